@@ -1,0 +1,1 @@
+"""ALPR access monitor: the pure domain core (no Kafka imports)."""

@@ -1,0 +1,1 @@
+"""Thin Faust wiring around the monitor core."""
