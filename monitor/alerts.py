@@ -45,6 +45,7 @@ KINDS: tuple[str, ...] = (
 class AlertOwner(msgspec.Struct, frozen=True, kw_only=True):
     agency: str
     state: str | None = None
+    id: str | None = None  # the owner's id in the policy file, "other" when not listed
 
 
 class AlertRequester(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,200 @@
+"""The `alpr-monitor` command. Subcommands import what they need lazily, so `check` never loads Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from monitor.settings import Settings
+
+    flags = {
+        "broker": getattr(args, "broker", None),
+        "policy_path": getattr(args, "policy", None),
+        "metrics_port": getattr(args, "metrics_port", None),
+        "input_topic": getattr(args, "topic", None),
+    }
+    return Settings(**{key: value for key, value in {**flags, **extra}.items() if value is not None})
+
+
+def _pseudonymizer(settings: Any, *, required: bool) -> Any:
+    from monitor.hashing import Pseudonymizer
+
+    if settings.pseudonym_key is not None:
+        return Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+    if required:
+        raise SystemExit("alpr-monitor: set ALPR_PSEUDONYM_KEY (16+ bytes) so plate and user hashes stay stable")
+    print("alpr-monitor: ALPR_PSEUDONYM_KEY is not set; plate hashes use a one-off random key", file=sys.stderr)
+    return Pseudonymizer(secrets.token_bytes(32))
+
+
+def _engine(settings: Any, pseudonymizer: Any) -> Any:
+    from monitor.engine import load_engine
+    from monitor.policy import PolicyError
+    from monitor.rules.pack import PackError
+
+    try:
+        return load_engine(settings.policy_path, pseudonymizer)
+    except (PolicyError, PackError) as exc:
+        print(f"alpr-monitor: cannot use the policy: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _ingest_options(args: argparse.Namespace) -> Any:
+    from monitor.events import Owner
+    from monitor.ingest import IngestOptions
+
+    owner = Owner(agency=args.owner, state=args.owner_state) if getattr(args, "owner", None) else None
+    return IngestOptions(owner=owner)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from monitor.check import run_check
+    from monitor.ingest import IngestError
+
+    settings = _settings(args)
+    engine = _engine(settings, _pseudonymizer(settings, required=False))
+    try:
+        status, summary = run_check(engine, args.paths, args.format, _ingest_options(args))
+    except (IngestError, OSError) as exc:
+        print(f"alpr-monitor check: cannot read the input: {exc}", file=sys.stderr)
+        return 2
+    print(summary.render(), file=sys.stderr)
+    return status
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from monitor.rules.examples import lint_packs, run_examples
+    from monitor.rules.pack import PackError, load_builtin_packs
+
+    try:
+        packs = load_builtin_packs([Path(p) for p in args.packs])
+    except PackError as exc:
+        print(f"policy {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if args.action == "lint":
+        problems = lint_packs(packs)
+        if args.policy:
+            problems += _lint_policy(Path(args.policy), packs)
+        for problem in problems:
+            print(problem)
+        rules = sum(len(pack.rules) for pack in packs.values())
+        print(f"policy lint: {len(packs)} packs, {rules} rules, {len(problems)} problems")
+        return 1 if problems else 0
+    results = run_examples(packs)
+    failed = [result for result in results if not result.passed]
+    for result in failed:
+        print(f"FAIL {result.rule_id} [{result.expectation} #{result.index}]: {result.detail}")
+    if args.verbose:
+        for result in results:
+            if result.passed:
+                print(f"ok   {result.rule_id} [{result.expectation} #{result.index}]")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _lint_policy(path: Path, packs: Any) -> list[str]:
+    from monitor.engine import Engine
+    from monitor.hashing import Pseudonymizer
+    from monitor.policy import PolicyError, load_policy
+
+    try:
+        Engine(load_policy(path), Pseudonymizer(secrets.token_bytes(32)), packs)
+    except PolicyError as exc:
+        return [str(exc)]
+    return []
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from monitor.schema import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def _cmd_streams(args: argparse.Namespace) -> int:
+    """worker, demo, produce and ingest live in streams/ (Kafka); imported only here."""
+    from monitor.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    if args.command == "worker":
+        from streams.worker import run_worker
+
+        return run_worker(settings, _pseudonymizer(settings, required=True))
+    if args.command == "demo":
+        from streams.demo import run_demo
+
+        return run_demo(settings, _pseudonymizer(settings, required=False), once=args.once)
+    from streams.produce import produce_files
+
+    return produce_files(settings, args.paths, fmt=args.format, rate=args.rate, options=_ingest_options(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alpr-monitor", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser, *, kafka: bool) -> None:
+        sub.add_argument("--policy", help="owner policy file (env ALPR_POLICY_PATH; default: built-in)")
+        if kafka:
+            sub.add_argument("--broker", help="Kafka bootstrap URL (env ALPR_BROKER)")
+            sub.add_argument("--topic", help="input topic (env ALPR_INPUT_TOPIC)")
+
+    def input_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("paths", nargs="*", help="input files; '-' or none for standard input")
+        sub.add_argument("--format", help="input format (default: detected from the header); see `--format list`")
+        sub.add_argument("--owner", help="owner agency, for exports that do not name it")
+        sub.add_argument("--owner-state", help="owner's two-letter state")
+
+    check = commands.add_parser("check", help="judge events in files; alerts as JSON lines on stdout")
+    common(check, kafka=False)
+    input_options(check)
+    check.set_defaults(handler=_cmd_check)
+
+    worker = commands.add_parser("worker", help="run the live Faust worker")
+    common(worker, kafka=True)
+    worker.add_argument("--metrics-port", type=int, help="port for /metrics (env ALPR_METRICS_PORT)")
+    worker.set_defaults(handler=_cmd_streams)
+
+    demo = commands.add_parser("demo", help="run the worker on an embedded Kafka mock cluster with a sample")
+    common(demo, kafka=False)
+    demo.add_argument("--metrics-port", type=int, help="port for /metrics")
+    demo.add_argument("--once", action="store_true", help="stop after the sample has been judged")
+    demo.set_defaults(handler=_cmd_streams)
+
+    produce = commands.add_parser("produce", help="send events from files to the input topic")
+    common(produce, kafka=True)
+    input_options(produce)
+    produce.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
+    produce.set_defaults(handler=_cmd_streams)
+
+    policy = commands.add_parser("policy", help="rule-pack tests and lint")
+    policy.add_argument("action", choices=["test", "lint"])
+    policy.add_argument("--packs", nargs="*", default=[], help="extra pack files")
+    policy.add_argument("--policy", help="also lint this owner policy file")
+    policy.add_argument("-v", "--verbose", action="store_true")
+    policy.set_defaults(handler=_cmd_policy)
+
+    schema = commands.add_parser("schema", help="write the JSON Schema files of the contract")
+    schema.add_argument("--out", default="schemas")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,448 @@
+"""The classifier: one event in, the alerts it deserves out.
+
+The same engine serves the live worker and `alpr-monitor check`. Per event it resolves the owner
+(cached), computes the facts once, and runs the owner's compiled rules. Everything costly is cached
+by value (agency names, reasons), because real traffic repeats both endlessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from monitor.alerts import Alert, AlertOwner, AlertRequester, alert_id_for
+from monitor.events import AccessEvent
+from monitor.facts import Facts
+from monitor.hashing import Pseudonymizer
+from monitor.jurisdiction import AgencyClass, AgencyResolver, Confidence, RegistryEntry, Resolution
+from monitor.policy import Agreement, Declaration, KnownAgency, OwnerPolicy, Policy, PolicyError, load_policy
+from monitor.purpose import Certainty, PurposeCategory, PurposeHit, classify_purpose, is_redacted
+from monitor.rules.conditions import ConditionError, Predicate, compile_condition
+from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
+
+__all__ = ["Engine", "OwnerContext", "load_engine", "relative_jurisdiction"]
+
+UNLISTED_OWNER = "other"
+
+# Worse recipients first: when a proxy acts for someone, the worse of the two is who gets the data.
+_RECIPIENT_RANK = {
+    "federal": 6,
+    "out_of_state": 5,
+    "private": 4,
+    "tribal": 3,
+    "placeholder": 2,
+    "unresolved": 1,
+    "in_state": 0,
+}
+_ABSOLUTE_TO_RELATIVE = {
+    AgencyClass.FEDERAL: "federal",
+    AgencyClass.TRIBAL: "tribal",
+    AgencyClass.PRIVATE: "private",
+    AgencyClass.PLACEHOLDER: "placeholder",
+    AgencyClass.UNRESOLVED: "unresolved",
+}
+_PLAIN_WORDS = {
+    "federal": "Federal agency",
+    "out_of_state": "Out-of-state agency",
+    "private": "Private entity",
+    "tribal": "Tribal agency",
+    "placeholder": "Placeholder organisation",
+    "unresolved": "Unidentified agency",
+    "in_state": "In-state agency",
+}
+_GRANTING_ACTIONS = frozenset({"grant", "approve_request"})
+
+
+def relative_jurisdiction(resolution: Resolution, owner_state: str | None) -> str:
+    """The recipient's jurisdiction seen from the owner's state; weak evidence never counts as in-state."""
+    relative = _ABSOLUTE_TO_RELATIVE.get(resolution.agency_class)
+    if relative is not None:
+        return relative
+    if resolution.state is None or owner_state is None or resolution.confidence is Confidence.LOW:
+        return "unresolved"
+    return "in_state" if resolution.state == owner_state else "out_of_state"
+
+
+@dataclass(frozen=True, slots=True)
+class _Dated:
+    since: date | None
+    until: date | None
+
+    def current(self, day: date) -> bool:
+        return (self.since is None or self.since <= day) and (self.until is None or day <= self.until)
+
+
+def _index(entries: Iterable[Agreement | Declaration]) -> dict[str, list[_Dated]]:
+    """Index agreements or declarations by case-folded name and by ORI."""
+    index: dict[str, list[_Dated]] = {}
+    for entry in entries:
+        if isinstance(entry, Declaration):
+            dated = _Dated(entry.signed, entry.expires)
+        else:
+            dated = _Dated(entry.since, entry.until)
+        for key in (entry.agency.casefold(), entry.ori):
+            if key:
+                index.setdefault(key, []).append(dated)
+    return index
+
+
+def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
+    return [RegistryEntry(name=e.agency, agency_class=e.agency_class, state=e.state) for e in entries]
+
+
+@dataclass(slots=True)
+class OwnerContext:
+    """Everything about one data owner that does not change from event to event."""
+
+    owner_id: str
+    state: str | None
+    rules: tuple[CompiledRule, ...]
+    resolver: AgencyResolver
+    retention_days: int | None = None
+    requires_agreement: bool = False
+    prohibits_group_approval: bool = False
+    requires_command_review: bool = False
+    prohibited_purposes: frozenset[str] = frozenset()
+    agreements: dict[str, list[_Dated]] = field(default_factory=dict)
+    declarations: dict[str, list[_Dated]] = field(default_factory=dict)
+    exceptions: dict[str, Predicate] = field(default_factory=dict)
+
+
+class Engine:
+    """Judges events against a policy and the rule packs; immutable, so a new policy means a new engine."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        pseudonymizer: Pseudonymizer,
+        packs: Mapping[str, Pack] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.policy = policy
+        self.packs = dict(packs) if packs is not None else load_builtin_packs()
+        self._pseudonymizer = pseudonymizer
+        self._clock = clock
+        self._global_registry = _registry_entries(policy.registry)
+        self._global_resolver = AgencyResolver(self._global_registry)
+        self._listed: dict[str, OwnerContext] = {}
+        self._listed_by_name: dict[str, OwnerContext] = {}
+        for owner in policy.owners:
+            context = self._listed_context(owner)
+            self._listed[owner.id] = context
+            for name in owner.names:
+                self._listed_by_name[name.casefold()] = context
+            if owner.ori:
+                self._listed_by_name[owner.ori] = context
+        self._unlisted: dict[tuple[str, str | None, str | None], OwnerContext] = {}
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    @property
+    def owner_ids(self) -> tuple[str, ...]:
+        """Owner ids that may appear as a metric label: bounded by the policy file."""
+        return (*self._listed, UNLISTED_OWNER)
+
+    # -- owners ---------------------------------------------------------------------------------
+
+    def _rules_for(self, state: str | None, names: Iterable[str], explicit: list[str] | None, where: str) -> tuple[
+        CompiledRule, ...
+    ]:
+        if explicit is not None:
+            missing = [name for name in explicit if name not in self.packs]
+            if missing:
+                raise PolicyError(f"{where}: unknown packs {missing}; known: {sorted(self.packs)}")
+            chosen = [self.packs[name] for name in explicit]
+        else:
+            names = list(names)
+            chosen = [pack for pack in self.packs.values() if pack.applies_to(state, names)]
+        return tuple(rule for pack in chosen for rule in pack.rules)
+
+    def _listed_context(self, owner: OwnerPolicy) -> OwnerContext:
+        where = f"{self.policy.source}: owner {owner.id}"
+        rules = self._rules_for(owner.state, owner.names, owner.packs, where)
+        rule_ids = {rule.id for rule in rules}
+        exceptions: dict[str, list[object]] = {}
+        for exception in owner.exceptions:
+            if exception.rule not in rule_ids:
+                raise PolicyError(f"{where}: exception names rule {exception.rule!r}, which does not apply to it")
+            exceptions.setdefault(exception.rule, []).append(exception.when)
+        try:
+            compiled = {
+                rule_id: compile_condition({"any": conditions}, f"exceptions[{rule_id}]")
+                for rule_id, conditions in exceptions.items()
+            }
+        except ConditionError as exc:
+            raise PolicyError(f"{where}: {exc}") from None
+        registry = [
+            *_registry_entries(owner.agreements),
+            *_registry_entries(owner.declarations),
+            *self._global_registry,
+        ]
+        return OwnerContext(
+            owner_id=owner.id,
+            state=owner.state,
+            rules=rules,
+            resolver=AgencyResolver(registry),
+            retention_days=owner.retention_days,
+            requires_agreement=owner.requires_agreement,
+            prohibits_group_approval=owner.prohibits_group_approval,
+            requires_command_review=owner.requires_command_review,
+            prohibited_purposes=frozenset(owner.prohibited_purposes),
+            agreements=_index(owner.agreements),
+            declarations=_index(owner.declarations),
+            exceptions=compiled,
+        )
+
+    def owner_context(self, event: AccessEvent) -> OwnerContext:
+        """The owner's context: from the policy when listed (by ORI or name), else derived from the event."""
+        owner = event.owner
+        listed = self._listed_by_name.get(owner.ori or "") or self._listed_by_name.get(owner.agency.casefold())
+        if listed is not None:
+            return listed
+        key = (owner.agency, owner.ori, owner.state)
+        context = self._unlisted.get(key)
+        if context is None:
+            state = owner.state.upper() if owner.state else None
+            if state is None:
+                # Only a public agency resolved with good evidence may pick the owner's state law.
+                found = self._global_resolver.resolve(owner.agency, owner.ori)
+                if found.agency_class is AgencyClass.STATE_LOCAL and found.confidence is not Confidence.LOW:
+                    state = found.state
+            rules = self._rules_for(state, (owner.agency,), None, "")
+            context = OwnerContext(UNLISTED_OWNER, state, rules, self._global_resolver)
+            if len(self._unlisted) < 100_000:
+                self._unlisted[key] = context
+        return context
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    def facts(self, event: AccessEvent, context: OwnerContext) -> tuple[Facts, Resolution, Resolution | None]:
+        """Compute the facts of one event; also return the resolutions the evidence will cite."""
+        requester = event.requester
+        resolver = context.resolver
+        resolution = resolver.resolve(requester.agency, requester.ori, requester.state)
+        recipient = relative_jurisdiction(resolution, context.state)
+        decided_by = resolution
+        beneficiary = None
+        immigration_agency = _names_immigration_agency(requester.agency)
+        if requester.on_behalf_of:
+            beneficiary = resolver.resolve(requester.on_behalf_of)
+            behalf = relative_jurisdiction(beneficiary, context.state)
+            if _RECIPIENT_RANK[behalf] > _RECIPIENT_RANK[recipient]:
+                recipient, decided_by = behalf, beneficiary
+            immigration_agency = immigration_agency or _names_immigration_agency(requester.on_behalf_of)
+
+        purpose: frozenset[str] = frozenset()
+        purpose_weak: frozenset[str] = frozenset()
+        reason_redacted = False
+        missing: frozenset[str] = frozenset()
+        retention_exceeded = False
+        query = event.query
+        if event.event_type == "query" and query is not None:
+            reason_redacted = is_redacted(query.reason)
+            if not reason_redacted:
+                hits = classify_purpose(query.reason)
+                purpose = frozenset(hit.category.value for hit in hits if hit.certainty is Certainty.STRONG)
+                purpose_weak = frozenset(hit.category.value for hit in hits) - purpose
+            missing = _missing_elements(event)
+            if context.retention_days is not None and query.time_frame_start is not None:
+                reach = (event.occurred_at - query.time_frame_start).total_seconds()
+                retention_exceeded = reach > context.retention_days * 86_400
+
+        sharing = event.sharing
+        grants_access = event.event_type == "query" or (
+            sharing is not None and sharing.direction == "outbound" and sharing.action in _GRANTING_ACTIONS
+        )
+        day = event.occurred_at.date()
+        facts = Facts(
+            event_type=event.event_type,
+            owner_id=context.owner_id,
+            owner_state=context.state,
+            requester_name=requester.agency.casefold(),
+            recipient=recipient,
+            recipient_confidence=decided_by.confidence.value,
+            recipient_is_immigration_agency=immigration_agency,
+            grants_access=grants_access,
+            purpose=purpose,
+            purpose_weak=purpose_weak,
+            reason_redacted=reason_redacted,
+            record_missing=missing,
+            sharing_action=sharing.action if sharing else None,
+            sharing_direction=sharing.direction if sharing else None,
+            sharing_approval_mode=sharing.approval_mode.casefold() if sharing and sharing.approval_mode else None,
+            sharing_batch_size=sharing.batch_size if sharing else None,
+            sharing_command_review=sharing.command_review if sharing else None,
+            agreement_on_file=_on_file(context.agreements, requester.agency, requester.ori, day),
+            declaration_on_file=_on_file(context.declarations, requester.agency, requester.ori, day),
+            retention_exceeded=retention_exceeded,
+            owner_requires_agreement=context.requires_agreement,
+            owner_prohibits_group_approval=context.prohibits_group_approval,
+            owner_requires_command_review=context.requires_command_review,
+            purpose_prohibited_by_owner=(purpose | purpose_weak) & context.prohibited_purposes,
+        )
+        return facts, decided_by, beneficiary
+
+    # -- judging --------------------------------------------------------------------------------
+
+    def judge(self, event: AccessEvent) -> list[Alert]:
+        """All alerts this event deserves under the current policy (an empty list means clean)."""
+        context = self.owner_context(event)
+        facts, decided_by, beneficiary = self.facts(event, context)
+        fired = [
+            rule
+            for rule in context.rules
+            if rule.when(facts)
+            and not rule.exception(facts)
+            and not (rule.id in context.exceptions and context.exceptions[rule.id](facts))
+        ]
+        if not fired:
+            return []
+        detected_at = self._clock()
+        return [self._alert(event, context, facts, rule, decided_by, beneficiary, detected_at) for rule in fired]
+
+    def _alert(
+        self,
+        event: AccessEvent,
+        context: OwnerContext,
+        facts: Facts,
+        rule: CompiledRule,
+        decided_by: Resolution,
+        beneficiary: Resolution | None,
+        detected_at: datetime,
+    ) -> Alert:
+        requester = event.requester
+        query = event.query
+        evidence = _evidence(event, context, facts, rule, decided_by, beneficiary)
+        fields = {
+            "requester": requester.agency,
+            "owner": event.owner.agency,
+            "recipient": _PLAIN_WORDS[facts.recipient],
+            "on_behalf_of": requester.on_behalf_of or "",
+            "matched": evidence.get("matched", ""),
+            "term": evidence.get("term", ""),
+            "missing": ", ".join(sorted(facts.record_missing)),
+            "batch_size": str(facts.sharing_batch_size or ""),
+            "retention_days": str(context.retention_days or ""),
+        }
+        source = event.source
+        event_key = f"{source.vendor}/{source.log}/{event.event_id}" if source else event.event_id
+        plate = query.plate if query else None
+        return Alert(
+            alert_id=alert_id_for(event_key, rule.id),
+            event_id=event.event_id,
+            rule_id=rule.id,
+            kind=rule.kind,
+            severity=rule.severity,
+            summary=rule.summary.format_map(fields),
+            citations=list(rule.citations),
+            owner=AlertOwner(agency=event.owner.agency, state=context.state, id=context.owner_id),
+            requester=AlertRequester(
+                agency=requester.agency,
+                jurisdiction=facts.recipient,
+                state=decided_by.state,
+                user_hash="redacted" if is_redacted(requester.user) else self._pseudonymizer.user(requester.user),
+                on_behalf_of=requester.on_behalf_of,
+            ),
+            evidence=evidence,
+            policy_version=self.policy.version,
+            occurred_at=event.occurred_at,
+            detected_at=detected_at,
+            pack=rule.pack,
+            title=rule.title,
+            plate_hash="redacted" if is_redacted(plate) else self._pseudonymizer.plate(plate),
+        )
+
+
+def _names_immigration_agency(name: str) -> bool:
+    return any(
+        hit.category is PurposeCategory.IMMIGRATION and hit.certainty is Certainty.STRONG
+        for hit in classify_purpose(name)
+    )
+
+
+def _missing_elements(event: AccessEvent) -> frozenset[str]:
+    """Elements Cal. Civ. Code 1798.90.52(a) requires that this search record lacks (redacted is not missing)."""
+    query = event.query
+    missing = []
+    if not (event.requester.user or "").strip():
+        missing.append("user")
+    if query is not None and not (query.plate or "").strip() and not query.search_type:
+        missing.append("query_data")
+    return frozenset(missing)
+
+
+def _on_file(index: dict[str, list[_Dated]], agency: str, ori: str | None, day: date) -> bool:
+    if not index:
+        return False
+    entries = index.get(agency.casefold(), []) + (index.get(ori, []) if ori else [])
+    return any(entry.current(day) for entry in entries)
+
+
+def _purpose_hit(event: AccessEvent, category: str) -> PurposeHit | None:
+    reason = event.query.reason if event.query else None
+    for hit in classify_purpose(reason):
+        if hit.category.value == category:
+            return hit
+    return None
+
+
+def _evidence(
+    event: AccessEvent,
+    context: OwnerContext,
+    facts: Facts,
+    rule: CompiledRule,
+    decided_by: Resolution,
+    beneficiary: Resolution | None,
+) -> dict[str, str]:
+    """What made the rule fire, for the person reading the alert: never a plate or a user name."""
+    family, _, detail = rule.kind.partition(".")
+    evidence = {
+        "resolved_by": decided_by.resolved_by,
+        "matched": decided_by.matched,
+        "confidence": decided_by.confidence.value,
+    }
+    if beneficiary is not None and decided_by is beneficiary:
+        evidence["via"] = "on_behalf_of"
+    if family == "purpose" and detail not in ("missing",):
+        hit = _purpose_hit(event, detail)
+        if hit is None and facts.recipient_is_immigration_agency and detail == "immigration":
+            evidence["basis"] = "recipient is an immigration agency"
+        elif hit is not None:
+            evidence.update(
+                matched=hit.matched,
+                term=hit.term,
+                span=f"{hit.start}-{hit.end}",
+                certainty=hit.certainty.value,
+                reason_field="query.reason",
+            )
+    elif family == "purpose":
+        evidence.update(matched="", reason_field="query.reason", basis="no purpose recorded")
+    elif family == "record":
+        evidence.update(matched="", missing=",".join(sorted(facts.record_missing)))
+    elif family == "sharing":
+        sharing = event.sharing
+        if sharing is not None:
+            evidence.update(
+                action=sharing.action,
+                direction=sharing.direction,
+                approval_mode=sharing.approval_mode or "",
+                batch_size=str(sharing.batch_size or ""),
+                command_review=str(sharing.command_review).lower(),
+            )
+    elif family == "retention" and event.query is not None and event.query.time_frame_start is not None:
+        reach = event.occurred_at - event.query.time_frame_start
+        evidence.update(
+            matched=event.query.time_frame_start.isoformat(),
+            retention_days=str(context.retention_days),
+            reach_days=f"{reach.total_seconds() / 86_400:.1f}",
+        )
+    return evidence
+
+
+def load_engine(policy_path: Path | None, pseudonymizer: Pseudonymizer, extra_packs: Iterable[Path] = ()) -> Engine:
+    """Build an engine from a policy file (the shipped default when None) and the shipped packs."""
+    return Engine(load_policy(policy_path), pseudonymizer, load_builtin_packs(extra_packs))

@@ -1,0 +1,150 @@
+"""The owner policy file: who the data owners are, which packs serve them, and what they agreed to.
+
+One file can describe many owners (a state-wide or vendor-wide deployment). Its version is the hash of
+its bytes, stamped on every alert, so an alert can always be traced to the exact policy that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.jurisdiction import AgencyClass
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Agreement",
+    "Declaration",
+    "KnownAgency",
+    "LocalException",
+    "OwnerPolicy",
+    "Policy",
+    "PolicyError",
+    "load_policy",
+    "parse_policy",
+]
+
+DEFAULT_POLICY = "default-policy.yaml"
+ProhibitablePurpose = Literal["immigration", "reproductive_health", "protected_activity"]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used. At start-up the monitor stops; on reload the old policy stays in force."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _state_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) != 2 or not value.isalpha():
+        raise ValueError(f"state {value!r} must be a two-letter code such as 'CA'")
+    return value.upper()
+
+
+class KnownAgency(_Strict):
+    """An agency whose jurisdiction the operator vouches for: the strongest evidence the resolver takes."""
+
+    agency: str = Field(min_length=1)
+    agency_class: AgencyClass = Field(default=AgencyClass.STATE_LOCAL, alias="class")
+    state: str | None = None
+    ori: str | None = None
+
+    _state = field_validator("state")(_state_code)
+
+
+class Agreement(KnownAgency):
+    """A current sharing agreement between the owner and another agency (dates inclusive)."""
+
+    since: date | None = None
+    until: date | None = None
+
+
+class Declaration(KnownAgency):
+    """A written declaration under 625 ILCS 5/2-130 that shared data will not be used for prohibited purposes."""
+
+    signed: date
+    expires: date | None = None
+
+
+class LocalException(_Strict):
+    """An owner's documented exception to one rule; `reason` is required so every exception is explained."""
+
+    rule: str
+    when: dict[str, Any]
+    reason: str = Field(min_length=1)
+
+
+class OwnerPolicy(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    agency: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    ori: str | None = None
+    state: str
+    packs: list[str] | None = None
+    retention_days: int | None = Field(default=None, ge=1)
+    requires_agreement: bool = False
+    prohibits_group_approval: bool = False
+    requires_command_review: bool = False
+    prohibited_purposes: list[ProhibitablePurpose] = Field(default_factory=list)
+    agreements: list[Agreement] = Field(default_factory=list)
+    declarations: list[Declaration] = Field(default_factory=list)
+    exceptions: list[LocalException] = Field(default_factory=list)
+
+    _state = field_validator("state")(_state_code)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.agency, *self.aliases)
+
+
+class Policy(_Strict):
+    name: str = "unnamed policy"
+    registry: list[KnownAgency] = Field(default_factory=list)
+    owners: list[OwnerPolicy] = Field(default_factory=list)
+    version: str = ""
+    source: str = ""
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors())
+
+
+def parse_policy(data: bytes, source: str) -> Policy:
+    """Validate a policy file's bytes; the version is the first 12 hex digits of their SHA-256."""
+    try:
+        document = yaml.safe_load(data) or {}
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise PolicyError(f"{source}: a policy file is a mapping with `owners:` (and optional `registry:`)")
+    version = hashlib.sha256(data).hexdigest()[:12]
+    try:
+        policy = Policy.model_validate({**document, "version": version, "source": source})
+    except ValidationError as exc:
+        raise PolicyError(f"{source}: {_describe(exc)}") from None
+    ids = [owner.id for owner in policy.owners]
+    duplicates = sorted({owner_id for owner_id in ids if ids.count(owner_id) > 1})
+    if duplicates:
+        raise PolicyError(f"{source}: owners: duplicate owner ids {duplicates}")
+    return policy
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Load a policy file, or the shipped default policy when `path` is None."""
+    if path is None:
+        data = (resources.files("monitor") / DEFAULT_POLICY).read_bytes()
+        return parse_policy(data, f"<built-in {DEFAULT_POLICY}>")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+    return parse_policy(data, str(path))

@@ -1,0 +1,1 @@
+"""Rule packs: rules as data, compiled into predicates over event facts."""

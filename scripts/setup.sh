@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs on a fresh machine; fast no-op when already done.
+#   scripts/setup.sh          Python environment (.venv) with the project and its dev tools
+#   scripts/setup.sh --full   also the real components the tests use: Kafka jars, Prometheus, Alertmanager
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+if [ "${1:-}" = "--full" ]; then
+  missing=()
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The Debian packages start system services; the tests run their own instances.
+    $sudo systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+  fi
+  deploy/kafka/fetch.sh
+fi

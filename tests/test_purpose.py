@@ -1,0 +1,600 @@
+"""Tests for the purpose (search reason) classifier."""
+
+from __future__ import annotations
+
+import csv
+import random
+import runpy
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from monitor.purpose import (
+    _TERMS,
+    Certainty,
+    PurposeCategory,
+    PurposeHit,
+    classify_purpose,
+    is_redacted,
+)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EUGENE = DATA / "flock-portal-search-audit-eugene-2025.csv"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "classify_reasons.py"
+
+IMM = PurposeCategory.IMMIGRATION
+REPRO = PurposeCategory.REPRODUCTIVE_HEALTH
+PROT = PurposeCategory.PROTECTED_ACTIVITY
+UNINF = PurposeCategory.UNINFORMATIVE
+MISSING = PurposeCategory.MISSING
+STRONG = Certainty.STRONG
+WEAK = Certainty.WEAK
+
+
+def hits_of(reason: str | None, category: PurposeCategory) -> list[PurposeHit]:
+    return [h for h in classify_purpose(reason) if h.category is category]
+
+
+def one_hit(reason: str, category: PurposeCategory, term: str) -> PurposeHit:
+    found = [h for h in hits_of(reason, category) if h.term == term]
+    assert len(found) == 1, f"{reason!r}: expected one {category}/{term} hit, got {classify_purpose(reason)}"
+    return found[0]
+
+
+# (reason, term, certainty, matched) — every immigration term and every form seen in real logs.
+IMMIGRATION_MUST_FIRE = [
+    ("ICE", "ice", STRONG, "ICE"),
+    ("I.C.E.", "ice", STRONG, "I.C.E."),
+    ("I.C.E", "ice", STRONG, "I.C.E"),
+    ("ICE/ERO", "ice", STRONG, "ICE"),
+    ("ICE/ERO", "ero", STRONG, "ERO"),
+    ("ICE+ERO", "ice", STRONG, "ICE"),
+    ("ICE+ERO", "ero", STRONG, "ERO"),
+    ("ICE WARRANT", "ice", STRONG, "ICE"),
+    ("ICE FUGOPS", "ice", STRONG, "ICE"),
+    ("ICE FUGOPS", "fugops", WEAK, "FUGOPS"),
+    ("ice pick up", "ice", STRONG, "ice"),
+    ("ice pickup 26-1234", "ice", STRONG, "ice"),
+    ("ice administrative warrant", "ice", STRONG, "ice"),
+    ("assist ice agents", "ice", STRONG, "ice"),
+    ("ICE's request", "ice", STRONG, "ICE"),
+    ("HSI", "hsi", STRONG, "HSI"),
+    ("Homeland Security Investigations", "hsi", STRONG, "Homeland Security Investigations"),
+    ("CBP", "cbp", STRONG, "CBP"),
+    ("Customs and Border Protection", "cbp", STRONG, "Customs and Border Protection"),
+    ("USBP", "usbp", STRONG, "USBP"),
+    ("Border Patrol", "border-patrol", STRONG, "Border Patrol"),
+    ("border-patrol assist", "border-patrol", STRONG, "border-patrol"),
+    ("California Border Patrol", "border-patrol", STRONG, "Border Patrol"),
+    ("USCIS", "uscis", STRONG, "USCIS"),
+    ("immigration", "immigration", STRONG, "immigration"),
+    ("Immigration (civil/administrative)", "immigration", STRONG, "Immigration (civil/administrative)"),
+    ("immig hold", "immigration", STRONG, "immig"),
+    ("immigrant", "immigrant", STRONG, "immigrant"),
+    ("illegal immigrants", "immigrant", STRONG, "immigrants"),
+    ("criminal alien", "criminal-alien", STRONG, "criminal alien"),
+    ("illegal alien", "illegal-alien", STRONG, "illegal alien"),
+    ("alien", "alien", WEAK, "alien"),
+    ("deportation", "deportation", STRONG, "deportation"),
+    ("deport", "deportation", STRONG, "deport"),
+    ("previously deported", "deportation", STRONG, "deported"),
+    ("removal order", "removal-order", STRONG, "removal order"),
+    ("order of removal", "removal-order", STRONG, "order of removal"),
+    ("detainer", "detainer", STRONG, "detainer"),
+    ("I-247", "i-247", STRONG, "I-247"),
+    ("I-247A", "i-247", STRONG, "I-247A"),
+    ("287(g)", "287g", STRONG, "287(g)"),
+    ("287g task force", "287g", STRONG, "287g"),
+    ("undocumented", "undocumented", STRONG, "undocumented"),
+    ("DHS", "dhs", WEAK, "DHS"),
+    ("Department of Homeland Security", "dhs", WEAK, "Department of Homeland Security"),
+    ("homeland security", "homeland-security", WEAK, "homeland security"),
+    ("INMIGRACIÓN", "immigration", STRONG, "INMIGRACIÓN"),
+    ("deportación", "deportation", STRONG, "deportación"),
+]
+
+# Reasons that must produce no immigration hit at all: substring traps measured on real reasons.
+IMMIGRATION_TRAPS = [
+    "police",
+    "justice",
+    "service",
+    "vice",
+    "office",
+    "device",
+    "notice",
+    "Walmart niceville",
+    "icac traveler",
+    "ICAC",
+    "26-13287",
+    "287",
+    "Stolen Vehicle E287021",
+    "case 287",
+    "Justice IL PD",
+    "MS Office of Homeland Security",
+    "ice cream",
+    "ICE CREAM TRUCK THEFT",
+    "ice-cream",
+    "iced",
+    "Price",
+    "Alice",
+    "Ice Age",
+    "ice rink burglary",
+    "ice pick assault",
+    "dry ice",
+    "policeman",
+    "Nice",
+    "juicer",
+    "hero",
+    "zero",
+    "cherokee",
+    "dhss",
+    "DHHS",
+    "removal of tow",
+    "aliened",
+    "hsin",
+    "cbps",
+    "p.o.l.i.c.e.",
+    "crosswalk",
+]
+
+
+class TestImmigration:
+    @pytest.mark.parametrize(("reason", "term", "certainty", "matched"), IMMIGRATION_MUST_FIRE)
+    def test_must_fire(self, reason: str, term: str, certainty: Certainty, matched: str) -> None:
+        """Each immigration term fires with its certainty and reports the exact matched text."""
+        hit = one_hit(reason, IMM, term)
+        assert (hit.certainty, hit.matched) == (certainty, matched)
+        assert reason[hit.start : hit.end] == hit.matched
+
+    @pytest.mark.parametrize("reason", IMMIGRATION_TRAPS)
+    def test_traps_do_not_fire(self, reason: str) -> None:
+        """Substrings of other words, bare case numbers and state agency names are not immigration."""
+        assert hits_of(reason, IMM) == []
+
+    def test_immigration_protest_is_both(self) -> None:
+        """A reason naming an immigration protest fires immigration and protected activity."""
+        categories = {(h.category, h.term) for h in classify_purpose("immigration protest")}
+        assert categories == {(IMM, "immigration"), (PROT, "protest")}
+
+    def test_every_immigration_term_has_an_example(self) -> None:
+        """Every immigration term of the table is exercised by a must-fire example."""
+        table = {t.term for t in _TERMS if t.category is IMM}
+        assert table == {term for _, term, _, _ in IMMIGRATION_MUST_FIRE}
+
+
+class TestIceDisambiguation:
+    @pytest.mark.parametrize(
+        ("reason", "certainty"),
+        [
+            ("ICE", STRONG),
+            ("I.C.E.", STRONG),
+            ("i.c.e.", STRONG),
+            ("ice", WEAK),
+            ("Ice", WEAK),
+            ("ice warrant", WEAK),
+            ("ice sale", WEAK),
+            ("ICE SALE", WEAK),
+            ("ICE possession meth", WEAK),
+            ("suspect selling ice", WEAK),
+            ("ice ero", STRONG),
+            ("ice fugops", STRONG),
+            ("ice hsi", STRONG),
+            ("ice detainer", STRONG),
+            ("ice hold", STRONG),
+            ("ice agent", STRONG),
+            ("ice deport", STRONG),
+            ("ice pick up meth", STRONG),
+            ("ICE / ERO narcotics", STRONG),
+        ],
+    )
+    def test_certainty(self, reason: str, certainty: Certainty) -> None:
+        """Immigration context makes ice STRONG, drug context WEAK, otherwise upper case STRONG and lower WEAK."""
+        assert one_hit(reason, IMM, "ice").certainty is certainty
+
+    def test_weak_unless_context_in_title_case_reason(self) -> None:
+        """A title-case 'Ice Warrant' is reviewed (WEAK), not alerted as a violation."""
+        assert one_hit("Ice Warrant", IMM, "ice").certainty is WEAK
+
+
+class TestNegation:
+    @pytest.mark.parametrize(
+        ("reason", "category", "term"),
+        [
+            ("not immigration related", IMM, "immigration"),
+            ("non-immigration", IMM, "immigration"),
+            ("no ICE involvement", IMM, "ice"),
+            ("w/o ICE", IMM, "ice"),
+            ("not a protest", PROT, "protest"),
+        ],
+    )
+    def test_negated_strong_becomes_weak(self, reason: str, category: PurposeCategory, term: str) -> None:
+        """A negated strong term still fires, for review, as WEAK."""
+        assert one_hit(reason, category, term).certainty is WEAK
+
+    def test_previous_hit_does_not_negate(self) -> None:
+        """The "no" of "No Kings" does not negate the protest that follows it."""
+        assert one_hit("No Kings protest", PROT, "protest").certainty is STRONG
+        assert one_hit("No Kings protest", PROT, "no-kings").certainty is STRONG
+
+
+REPRO_MUST_FIRE = [
+    ("abortion", "abortion", STRONG, "abortion"),
+    ("abortion clinic", "abortion", STRONG, "abortion"),
+    ("abortion pill", "abortion", STRONG, "abortion"),
+    ("Planned Parenthood", "planned-parenthood", STRONG, "Planned Parenthood"),
+    ("reproductive", "reproductive", STRONG, "reproductive"),
+    ("reproductive health care", "reproductive", STRONG, "reproductive health care"),
+    ("mifepristone", "mifepristone", STRONG, "mifepristone"),
+    ("misoprostol", "misoprostol", STRONG, "misoprostol"),
+    (
+        "legally protected health care activity",
+        "protected-health-care",
+        STRONG,
+        "legally protected health care activity",
+    ),
+    ("gender-affirming care", "gender-affirming", STRONG, "gender-affirming"),
+    ("gender affirming", "gender-affirming", STRONG, "gender affirming"),
+    ("transgender care", "transgender-care", STRONG, "transgender care"),
+    ("puberty blockers", "puberty-blockers", STRONG, "puberty blockers"),
+    ("transgender", "transgender", WEAK, "transgender"),
+    ("pregnant", "pregnancy", WEAK, "pregnant"),
+    ("pregnancy", "pregnancy", WEAK, "pregnancy"),
+    ("miscarriage", "miscarriage", WEAK, "miscarriage"),
+    ("contraceptives", "contraception", WEAK, "contraceptives"),
+    ("OB/GYN", "gynecology", WEAK, "OB/GYN"),
+    ("gynecologist", "gynecology", WEAK, "gynecologist"),
+    ("family planning", "family-planning", WEAK, "family planning"),
+    ("Plánned Parenthood", "planned-parenthood", STRONG, "Plánned Parenthood"),
+]
+
+REPRO_TRAPS = [
+    "pursuit aborted",
+    "abort",
+    "miscarriage of justice",
+    "transit",
+    "parent",
+    "planned route",
+    "reproduction of documents",
+    "productive",
+]
+
+
+class TestReproductiveHealth:
+    @pytest.mark.parametrize(("reason", "term", "certainty", "matched"), REPRO_MUST_FIRE)
+    def test_must_fire(self, reason: str, term: str, certainty: Certainty, matched: str) -> None:
+        """Each reproductive-health term fires with its certainty and exact matched text."""
+        hit = one_hit(reason, REPRO, term)
+        assert (hit.certainty, hit.matched) == (certainty, matched)
+
+    @pytest.mark.parametrize("reason", REPRO_TRAPS)
+    def test_traps_do_not_fire(self, reason: str) -> None:
+        """Aborted pursuits, miscarriages of justice and look-alike words are not reproductive health."""
+        assert hits_of(reason, REPRO) == []
+
+    def test_every_term_has_an_example(self) -> None:
+        """Every reproductive-health term of the table is exercised by a must-fire example."""
+        assert {t.term for t in _TERMS if t.category is REPRO} == {term for _, term, _, _ in REPRO_MUST_FIRE}
+
+
+PROTECTED_MUST_FIRE = [
+    ("protest", "protest", STRONG, "protest"),
+    ("protesters at city hall", "protest", STRONG, "protesters"),
+    ("counter-protest", "protest", STRONG, "counter-protest"),
+    ("demonstrators", "demonstration", STRONG, "demonstrators"),
+    ("demonstration", "demonstration", WEAK, "demonstration"),
+    ("rally", "rally", STRONG, "rally"),
+    ("marchers", "march", STRONG, "marchers"),
+    ("march", "march", WEAK, "march"),
+    ("march on city hall", "march", WEAK, "march"),
+    ("No Kings", "no-kings", STRONG, "No Kings"),
+    ("first amendment", "first-amendment", STRONG, "first amendment"),
+    ("1st amendment", "first-amendment", STRONG, "1st amendment"),
+    ("activist", "activist", STRONG, "activist"),
+    ("journalist", "journalist", STRONG, "journalist"),
+    ("union organizing", "union-organizing", STRONG, "union organizing"),
+    ("labor union", "union-organizing", STRONG, "labor union"),
+    ("picketing", "picket", STRONG, "picketing"),
+    ("civil disobedience", "civil-disobedience", STRONG, "civil disobedience"),
+    ("political", "political", WEAK, "political"),
+    ("vigil", "vigil", WEAK, "vigil"),
+    ("religious", "religion", WEAK, "religious"),
+    ("religion members", "religion", STRONG, "religion"),
+    ("church", "place-of-worship", WEAK, "church"),
+    ("mosque", "place-of-worship", WEAK, "mosque"),
+    ("synagogue", "place-of-worship", WEAK, "synagogue"),
+    ("temple", "place-of-worship", WEAK, "temple"),
+    ("mosque attendees", "place-of-worship", STRONG, "mosque"),
+    ("church congregation list", "place-of-worship", STRONG, "church"),
+]
+
+PROTECTED_TRAPS = [
+    "March 3",
+    "3rd of March",
+    "march 2025",
+    "March Madness",
+    "Rally's burglary",
+    "rally point",
+    "Church St burglary",
+    "123 Temple Ave",
+    "Temple TX PD",
+    "Church's Chicken theft",
+    "demonstration of camera",
+    "product demonstration",
+    "Test Demo 1234",
+    "union county",
+    "credit union robbery",
+    "Union Gap",
+    "marchant",
+    "protestant",
+    "templeton",
+]
+
+
+class TestProtectedActivity:
+    @pytest.mark.parametrize(("reason", "term", "certainty", "matched"), PROTECTED_MUST_FIRE)
+    def test_must_fire(self, reason: str, term: str, certainty: Certainty, matched: str) -> None:
+        """Each protected-activity term fires with its certainty and exact matched text."""
+        hit = one_hit(reason, PROT, term)
+        assert (hit.certainty, hit.matched) == (certainty, matched)
+
+    @pytest.mark.parametrize("reason", PROTECTED_TRAPS)
+    def test_traps_do_not_fire(self, reason: str) -> None:
+        """Months, restaurants, street names, equipment demos and credit unions are not protected activity."""
+        assert hits_of(reason, PROT) == []
+
+    def test_every_term_has_an_example(self) -> None:
+        """Every protected-activity term of the table is exercised by a must-fire example."""
+        assert {t.term for t in _TERMS if t.category is PROT} == {term for _, term, _, _ in PROTECTED_MUST_FIRE}
+
+
+UNINFORMATIVE_MUST_FIRE = [
+    ("inv", "placeholder", STRONG),
+    ("INV.", "placeholder", STRONG),
+    ("invest", "placeholder", STRONG),
+    ("test", "placeholder", STRONG),
+    ("Administrative Test", "placeholder", STRONG),
+    ("case", "placeholder", STRONG),
+    ("n/a", "placeholder", STRONG),
+    ("NA", "placeholder", STRONG),
+    ("none", "placeholder", STRONG),
+    ("other", "placeholder", STRONG),
+    ("see case", "placeholder", STRONG),
+    ("per sgt", "placeholder", STRONG),
+    ("26-13287", "identifier-only", STRONG),
+    ("2025-00123", "identifier-only", STRONG),
+    ("#12345", "identifier-only", STRONG),
+    ("case 26-13287", "placeholder", STRONG),
+    ("investigation", "generic", WEAK),
+    ("Investigative", "generic", WEAK),
+    ("investigation+", "generic", WEAK),
+    ("investigative+", "generic", WEAK),
+    ("criminal investigation", "generic", WEAK),
+    ("criminal+investigation", "generic", WEAK),
+    ("follow up", "generic", WEAK),
+    ("lead", "generic", WEAK),
+    ("Investigation, 2510494", "generic", WEAK),
+    ("investiga", "generic", WEAK),
+    ("invetigation", "generic", WEAK),
+    ("Investigaiton", "generic", WEAK),
+    ("IVESTIGATIONS", "generic", WEAK),
+    ("invewsigations", "generic", WEAK),
+    ("Daytime search for best result", "generic", WEAK),
+    ("law enforcement purposes", "generic", WEAK),
+]
+
+INFORMATIVE = [
+    "stolen vehicle",
+    "Stolen car",
+    "homicide",
+    "UUV",
+    "uuv",
+    "robbery",
+    "missing person",
+    "amber alert",
+    "warrant",
+    "assault",
+    "hit and run",
+    "HIT & RUN",
+    "Property Crime",
+    "Person+Crime",
+    "Welfare Check",
+    "Investigation Person Crime",
+    "Theft 1",
+    "intimidation case",
+    "instigation",
+    "Other image search from alerts page associated with Alert: Stolen Vehicle ABC1234 - 2025-08-01T13:05:47.234Z",
+]
+
+
+class TestUninformative:
+    @pytest.mark.parametrize(("reason", "term", "certainty"), UNINFORMATIVE_MUST_FIRE)
+    def test_must_fire(self, reason: str, term: str, certainty: Certainty) -> None:
+        """A reason that names no crime is uninformative; placeholders STRONG, generic investigation words WEAK."""
+        (hit,) = classify_purpose(reason)
+        assert (hit.category, hit.term, hit.certainty) == (UNINF, term, certainty)
+        assert hit.matched == reason.strip()
+
+    @pytest.mark.parametrize("reason", INFORMATIVE)
+    def test_informative_reasons_give_no_hit(self, reason: str) -> None:
+        """A reason that names a crime type or incident is informative and yields no hit."""
+        assert classify_purpose(reason) == ()
+
+    def test_span_excludes_surrounding_space(self) -> None:
+        """The evidence span of an uninformative reason is its text without surrounding blanks."""
+        (hit,) = classify_purpose("  inv  ")
+        assert (hit.start, hit.end, hit.matched) == (2, 5, "inv")
+
+
+class TestMissing:
+    @pytest.mark.parametrize(
+        ("reason", "term"),
+        [
+            (None, "none"),
+            ("", "empty"),
+            ("   ", "empty"),
+            ("\t\n", "empty"),
+            (".", "punctuation"),
+            ("——", "punctuation"),
+            ("-", "punctuation"),
+            ("?!", "punctuation"),
+        ],
+    )
+    def test_missing(self, reason: str | None, term: str) -> None:
+        """None, blank and punctuation-only reasons are one STRONG MISSING hit."""
+        (hit,) = classify_purpose(reason)
+        assert (hit.category, hit.term, hit.certainty) == (MISSING, term, STRONG)
+        assert (reason or "")[hit.start : hit.end] == hit.matched
+
+    @pytest.mark.parametrize(
+        "reason", ["***", "*****", "REDACTED", "redacted", "[REDACTED]", " (Redacted) ", "<redacted>"]
+    )
+    def test_redacted_is_not_missing(self, reason: str) -> None:
+        """A redacted reason was recorded and withheld: no hit, and is_redacted says so."""
+        assert classify_purpose(reason) == ()
+        assert is_redacted(reason)
+
+    @pytest.mark.parametrize("value", [None, "", "**", "investigation", "redacted per policy", "ICE ***"])
+    def test_not_redacted(self, value: str | None) -> None:
+        """Only a whole-value marker is a redaction; text that merely mentions one is not."""
+        assert not is_redacted(value)
+
+
+class TestNormalisationAndSpans:
+    @pytest.mark.parametrize(
+        ("reason", "matched"),
+        [
+            ("Ré: INMIGRACIÓN y ICE", "INMIGRACIÓN"),
+            ("ＩＣＥ", "ＩＣＥ"),  # full-width letters
+            ("I\u200bCE", "I\u200bCE"),  # zero-width space inside the word
+            ("straße ICE", "ICE"),  # casefold lengthens ß: spans must still map back
+            ("ﬁle ﬁ ICE+ERO", "ICE"),
+            ("Ｉ.Ｃ.Ｅ.", "Ｉ.Ｃ.Ｅ."),
+        ],
+    )
+    def test_span_maps_to_original(self, reason: str, matched: str) -> None:
+        """When normalisation changes the length, the span still indexes the original string."""
+        hits = hits_of(reason, IMM)
+        assert hits, reason
+        assert hits[0].matched == matched
+        for hit in hits:
+            assert reason[hit.start : hit.end] == hit.matched
+
+    def test_hits_ordered_by_position(self) -> None:
+        """Hits come in the order they appear in the reason."""
+        hits = classify_purpose("protest then ICE then abortion")
+        assert [h.term for h in hits] == ["protest", "ice", "abortion"]
+        assert [h.start for h in hits] == sorted(h.start for h in hits)
+
+    def test_random_text_spans_hold(self) -> None:
+        """On random mixes of terms, traps, accents and separators every span equals its matched text."""
+        pieces = [
+            "ICE",
+            "ice",
+            "I.C.É.",
+            "police",
+            "+",
+            " ",
+            "/",
+            "é",
+            "ß",
+            "ﬁ",
+            "\u200b",
+            "HSI",
+            "287(g)",
+            "26-13287",
+            "protest",
+            "march",
+            "abortion",
+            "Ｉ",
+            "ＣＥ",
+            "dhs",
+            "-",
+            "inv",
+            "Ω",
+            "ǅ",
+        ]
+        rng = random.Random(20251121)
+        for _ in range(3000):
+            reason = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+            for hit in classify_purpose(reason):
+                assert reason[hit.start : hit.end] == hit.matched, (reason, hit)
+                assert 0 <= hit.start <= hit.end <= len(reason)
+
+    def test_results_are_cached(self) -> None:
+        """A repeated reason returns the very same result object from the cache."""
+        reason = "cache probe ICE 4711"
+        assert classify_purpose(reason) is classify_purpose(reason)
+
+
+def eugene_reasons() -> list[str]:
+    with EUGENE.open(newline="", encoding="utf-8") as handle:
+        return [row["reason"] for row in csv.DictReader(handle)]
+
+
+class TestEugeneData:
+    """The real Eugene (Oregon) portal audit, June-December 2025: terse, clean-of-immigration reasons."""
+
+    def test_every_span_is_exact_and_whole_word(self) -> None:
+        """Every hit on a real reason matches its span, and no term hit sits inside a longer word."""
+        for reason in set(eugene_reasons()):
+            for hit in classify_purpose(reason):
+                assert reason[hit.start : hit.end] == hit.matched
+                if hit.category in {IMM, REPRO, PROT}:
+                    before = reason[hit.start - 1 : hit.start]
+                    after = reason[hit.end : hit.end + 1]
+                    assert not before.isalnum(), (reason, hit)
+                    assert not after.isalnum(), (reason, hit)
+
+    def test_no_sensitive_category_fires(self) -> None:
+        """None of the 165 distinct Eugene reasons (read by hand) is immigration, reproductive or protected."""
+        fired = {
+            reason: hits
+            for reason in set(eugene_reasons())
+            if (hits := [h for h in classify_purpose(reason) if h.category in {IMM, REPRO, PROT}])
+        }
+        assert fired == {}
+
+    def test_counts(self) -> None:
+        """Uninformative and missing reasons are counted, and the common ones are classified as expected."""
+        reasons = eugene_reasons()
+        counts: Counter[tuple[str, str]] = Counter()
+        for reason in reasons:
+            for hit in classify_purpose(reason):
+                counts[(hit.category.value, hit.certainty.value)] += 1
+        flagged = sum(counts.values())
+        print(f"\nEugene: {len(reasons)} rows, {flagged} flagged: {dict(counts)}")
+        assert counts[("missing", "strong")] == reasons.count("")
+        # The three most frequent reasons name a crime type; the next vague ones do not.
+        for informative in ("UUV", "Property Crime", "Person Crime", "Suspicious Vehicle", "Welfare Check"):
+            assert classify_purpose(informative) == ()
+        vague = sum(reasons.count(r) for r in ("investigation", "Investigation", "INVESTIGATION", "investigative"))
+        assert counts[("uninformative", "weak")] >= vague
+        assert counts[("uninformative", "strong")] >= reasons.count("inv") + reasons.count("Administrative Test")
+
+    def test_embedded_plates_and_icac_do_not_fire(self) -> None:
+        """Plates containing 287 and the ICAC unit name in real reasons are not immigration."""
+        suspicious = [r for r in set(eugene_reasons()) if "287" in r or "ICAC" in r.upper()]
+        assert suspicious  # the real file holds such reasons; the test is meaningless without them
+        for reason in suspicious:
+            assert hits_of(reason, IMM) == []
+
+
+class TestClassifyReasonsScript:
+    def test_report_never_prints_user_ids(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The script reports categories for the Eugene file and prints no userId and no plate from alert text."""
+        main = runpy.run_path(str(SCRIPT))["main"]
+        assert main([str(EUGENE), "--top", "1000"]) == 0
+        out = capsys.readouterr().out
+        assert "uninformative/weak" in out
+        assert "'Daytime search for best result'" in out
+        with EUGENE.open(newline="", encoding="utf-8") as handle:
+            user_ids = {row["userId"] for row in csv.DictReader(handle)}
+        assert not any(user_id in out for user_id in user_ids)
+        assert "391NCQ" not in out  # a plate inside vendor alert text, masked by default
+
+    def test_refuses_user_column(self) -> None:
+        """Asking the script to classify a user column is refused."""
+        main = runpy.run_path(str(SCRIPT))["main"]
+        with pytest.raises(SystemExit):
+            main([str(EUGENE), "--column", "userId"])
