@@ -7,6 +7,8 @@ by value (agency names, reasons), because real traffic repeats both endlessly.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -357,6 +359,14 @@ class Engine:
         )
 
 
+_IDENTIFIER = re.compile(r"\S*\d\S*")
+
+
+def _mask_identifiers(text: str) -> str:
+    """Reasons sometimes hold a plate or a case number: any token with a digit is masked in evidence."""
+    return _IDENTIFIER.sub("[id]", text)
+
+
 def _names_immigration_agency(name: str) -> bool:
     return any(
         hit.category is PurposeCategory.IMMIGRATION and hit.certainty is Certainty.STRONG
@@ -413,7 +423,7 @@ def _evidence(
             evidence["basis"] = "recipient is an immigration agency"
         elif hit is not None:
             evidence.update(
-                matched=hit.matched,
+                matched=_mask_identifiers(hit.matched),
                 term=hit.term,
                 span=f"{hit.start}-{hit.end}",
                 certainty=hit.certainty.value,

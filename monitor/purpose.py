@@ -15,6 +15,16 @@ pick up, deport..., immigration) makes it STRONG; otherwise drug context (meth, 
 sale, possession...) makes it WEAK; otherwise the written form decides: ``ICE`` or ``I.C.E.`` is
 STRONG, ``ice``/``Ice`` is WEAK. Compounds such as ``ice cream``, ``ice age``, ``ice pick`` (not
 ``ice pick up``), ``dry ice``, and the traps ``police``, ``justice``, ``icac`` never match.
+
+A STRONG term preceded (within three words) by a negation ("not immigration related") is kept as WEAK.
+
+Missing vs uninformative vs redacted: None, blank or punctuation-only ("." "——") is MISSING; a vendor
+redaction marker ("***", "[REDACTED]") gets no hit (recorded, then withheld; see ``is_redacted``).
+A reason is UNINFORMATIVE (Cal. Civ. Code 1798.90.52(a)(4): the purpose must be recorded) when it
+matched no other category and nothing is left after dropping identifiers (tokens with a digit: case
+numbers, plates), placeholder words ("inv", "test", "n/a", "see case", stop words) and generic words
+("investigation" and its misspellings, "criminal", "follow up", "search"...). Only placeholders and
+identifiers left => STRONG; a generic word left => WEAK (vague rather than empty: low severity, review).
 """
 
 from __future__ import annotations

@@ -63,6 +63,18 @@ class TestKafkaBroker:
         finally:
             await producer.stop()
 
+    async def test_producing_to_unknown_topic_auto_creates_it(self, kafka_broker: KafkaBroker) -> None:
+        """A topic nobody declared is created on first use with the default single partition."""
+        topic = _unique("test-auto")
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+        await producer.start()
+        try:
+            record = await producer.send_and_wait(topic, b"first")
+            assert await producer.partitions_for(topic) == {0}
+        finally:
+            await producer.stop()
+        assert (record.topic, record.partition, record.offset) == (topic, 0, 0)
+
     async def test_produce_and_consume_1000_messages(self, kafka_broker: KafkaBroker) -> None:
         """Every produced message comes back exactly once, intact, in order within its key."""
         topic = _unique("test-roundtrip")

@@ -18,8 +18,9 @@ _MASK_CHARS = frozenset("*#█▇■ ")
 _MAX_SHOWN = 40
 
 # Flock's text timestamps: `11/13/2025, 10:00:17 PM UTC` (month and day may be unpadded).
+# A date alone (`10/03/2018`, as reports print it) reads as midnight.
 _US_TIME = re.compile(
-    r"(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*([AaPp][Mm])?\s*(.*)"
+    r"(\d{1,2})/(\d{1,2})/(\d{4})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*([AaPp][Mm])?)?\s*(.*)"
 )
 _ISO_ZONE_NAME = re.compile(r"(.*\d)\s+([A-Za-z]{1,5})")
 _OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?")
@@ -56,13 +57,13 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
     match = _US_TIME.fullmatch(raw)
     if match:
         month, day, year, hour, minute, second, fraction, half, zone_text = match.groups()
-        hours = int(hour)
+        hours = int(hour or 0)
         if half:
             if not 1 <= hours <= 12:
                 raise ValueError(f"hour {hours} with {half}")
             hours = hours % 12 + (12 if half in ("PM", "pm", "Pm", "pM") else 0)
         micro = int(fraction.ljust(6, "0")) if fraction else 0
-        when = datetime(int(year), int(month), int(day), hours, int(minute), int(second or 0), micro)
+        when = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), micro)
         return when.replace(tzinfo=_zone_of(zone_text, assume)).astimezone(UTC)
     text, zone_text = raw, ""
     named = _ISO_ZONE_NAME.fullmatch(raw)
