@@ -52,12 +52,11 @@ class AlertRequester(msgspec.Struct, frozen=True, kw_only=True):
     agency: str
     jurisdiction: str
     state: str | None = None
-    user_hash: str | None = None
     on_behalf_of: str | None = None
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
-    """One rule's finding on one event (contract v1; `pack`, `title`, `plate_hash` are optional additions)."""
+    """One rule's finding on one event (contract v1; `pack`, `title`, `plate_hash`, `user_hash` are additions)."""
 
     alert_id: str
     event_id: str
@@ -75,6 +74,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     pack: str | None = None
     title: str | None = None
     plate_hash: str | None = None
+    user_hash: str | None = None
 
 
 def alert_id_for(event_key: str, rule_id: str) -> str:

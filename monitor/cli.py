@@ -70,6 +70,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from monitor.audit import AuditRun
+    from monitor.ingest import IngestError
+
+    settings = _settings(args)
+    engine = _engine(settings, _pseudonymizer(settings, required=False))
+    run = AuditRun(engine, Path(args.out), owner=args.owner)
+    try:
+        run.audit_files(args.paths or ["-"], args.format, _ingest_options(args))
+    except (IngestError, OSError) as exc:
+        print(f"alpr-monitor audit: cannot read the input: {exc}", file=sys.stderr)
+        return 2
+    result = run.finish()
+    totals = result.totals
+    print(
+        f"audit: {totals.records} records: {totals.events} events ({totals.clean} clean, {totals.alerted} with "
+        f"findings), {totals.invalid} invalid, {totals.skipped} skipped; {totals.alerts} alerts; "
+        f"report: {result.files['report']}",
+        file=sys.stderr,
+    )
+    return result.exit_status
+
+
 def _cmd_policy(args: argparse.Namespace) -> int:
     from monitor.rules.examples import lint_packs, run_examples
     from monitor.rules.pack import PackError, load_builtin_packs
@@ -159,6 +182,12 @@ def _parser() -> argparse.ArgumentParser:
     common(check, kafka=False)
     input_options(check)
     check.set_defaults(handler=_cmd_check)
+
+    audit = commands.add_parser("audit", help="judge whole exports; write findings and a report to a directory")
+    common(audit, kafka=False)
+    input_options(audit)
+    audit.add_argument("--out", required=True, help="directory for report.html, summary.md, findings and errors")
+    audit.set_defaults(handler=_cmd_audit)
 
     worker = commands.add_parser("worker", help="run the live Faust worker")
     common(worker, kafka=True)

@@ -8,11 +8,12 @@ by value (agency names, reasons), because real traffic repeats both endlessly.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+import msgspec
 
 from monitor.alerts import Alert, AlertOwner, AlertRequester, alert_id_for
 from monitor.events import AccessEvent
@@ -27,6 +28,8 @@ from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 __all__ = ["Engine", "OwnerContext", "load_engine", "relative_jurisdiction"]
 
 UNLISTED_OWNER = "other"
+_MAX_CACHED_JUDGEMENTS = 200_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Worse recipients first: when a proxy acts for someone, the worse of the two is who gets the data.
 _RECIPIENT_RANK = {
@@ -94,6 +97,16 @@ def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
     return [RegistryEntry(name=e.agency, agency_class=e.agency_class, state=e.state) for e in entries]
 
 
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    """What every event with the same judgement key shares: its facts and its fired rules' alert templates."""
+
+    facts: Facts
+    decided_by: Resolution
+    beneficiary: Resolution | None
+    templates: tuple[tuple[CompiledRule, Alert | None], ...]
+
+
 @dataclass(slots=True)
 class OwnerContext:
     """Everything about one data owner that does not change from event to event."""
@@ -138,6 +151,7 @@ class Engine:
             if owner.ori:
                 self._listed_by_name[owner.ori] = context
         self._unlisted: dict[tuple[str, str | None, str | None], OwnerContext] = {}
+        self._judgements: dict[tuple[object, ...], _Judgement] = {}
 
     @property
     def version(self) -> str:
@@ -150,9 +164,9 @@ class Engine:
 
     # -- owners ---------------------------------------------------------------------------------
 
-    def _rules_for(self, state: str | None, names: Iterable[str], explicit: list[str] | None, where: str) -> tuple[
-        CompiledRule, ...
-    ]:
+    def _rules_for(
+        self, state: str | None, names: Iterable[str], explicit: list[str] | None, where: str
+    ) -> tuple[CompiledRule, ...]:
         if explicit is not None:
             missing = [name for name in explicit if name not in self.packs]
             if missing:
@@ -222,7 +236,45 @@ class Engine:
 
     # -- facts ----------------------------------------------------------------------------------
 
-    def facts(self, event: AccessEvent, context: OwnerContext) -> tuple[Facts, Resolution, Resolution | None]:
+    def _judgement_key(self, event: AccessEvent, context: OwnerContext) -> tuple[object, ...]:
+        """Everything the facts depend on. Real traffic repeats these few values endlessly, so the
+        facts and the fired rules are computed once per distinct key, not once per event."""
+        requester = event.requester
+        query = event.query
+        retention_exceeded = agreement = declaration = False
+        if query is not None and context.retention_days is not None and query.time_frame_start is not None:
+            reach = (event.occurred_at - query.time_frame_start).total_seconds()
+            retention_exceeded = reach > context.retention_days * 86_400
+        if context.agreements or context.declarations:
+            day = event.occurred_at.date()
+            agreement = _on_file(context.agreements, requester.agency, requester.ori, day)
+            declaration = _on_file(context.declarations, requester.agency, requester.ori, day)
+        return (
+            event.owner.agency,
+            event.owner.ori,
+            event.owner.state,
+            event.event_type,
+            requester.agency,
+            requester.ori,
+            requester.state,
+            requester.on_behalf_of,
+            _missing_elements(event),
+            query.reason if query is not None else None,
+            event.sharing,
+            retention_exceeded,
+            agreement,
+            declaration,
+        )
+
+    def facts(
+        self,
+        event: AccessEvent,
+        context: OwnerContext,
+        *,
+        retention_exceeded: bool,
+        agreement_on_file: bool,
+        declaration_on_file: bool,
+    ) -> tuple[Facts, Resolution, Resolution | None]:
         """Compute the facts of one event; also return the resolutions the evidence will cite."""
         requester = event.requester
         resolver = context.resolver
@@ -242,7 +294,6 @@ class Engine:
         purpose_weak: frozenset[str] = frozenset()
         reason_redacted = False
         missing: frozenset[str] = frozenset()
-        retention_exceeded = False
         query = event.query
         if event.event_type == "query" and query is not None:
             reason_redacted = is_redacted(query.reason)
@@ -251,15 +302,11 @@ class Engine:
                 purpose = frozenset(hit.category.value for hit in hits if hit.certainty is Certainty.STRONG)
                 purpose_weak = frozenset(hit.category.value for hit in hits) - purpose
             missing = _missing_elements(event)
-            if context.retention_days is not None and query.time_frame_start is not None:
-                reach = (event.occurred_at - query.time_frame_start).total_seconds()
-                retention_exceeded = reach > context.retention_days * 86_400
 
         sharing = event.sharing
         grants_access = event.event_type == "query" or (
             sharing is not None and sharing.direction == "outbound" and sharing.action in _GRANTING_ACTIONS
         )
-        day = event.occurred_at.date()
         facts = Facts(
             event_type=event.event_type,
             owner_id=context.owner_id,
@@ -278,8 +325,8 @@ class Engine:
             sharing_approval_mode=sharing.approval_mode.casefold() if sharing and sharing.approval_mode else None,
             sharing_batch_size=sharing.batch_size if sharing else None,
             sharing_command_review=sharing.command_review if sharing else None,
-            agreement_on_file=_on_file(context.agreements, requester.agency, requester.ori, day),
-            declaration_on_file=_on_file(context.declarations, requester.agency, requester.ori, day),
+            agreement_on_file=agreement_on_file,
+            declaration_on_file=declaration_on_file,
             retention_exceeded=retention_exceeded,
             owner_requires_agreement=context.requires_agreement,
             owner_prohibits_group_approval=context.prohibits_group_approval,
@@ -290,10 +337,15 @@ class Engine:
 
     # -- judging --------------------------------------------------------------------------------
 
-    def judge(self, event: AccessEvent) -> list[Alert]:
-        """All alerts this event deserves under the current policy (an empty list means clean)."""
-        context = self.owner_context(event)
-        facts, decided_by, beneficiary = self.facts(event, context)
+    def _evaluate(self, event: AccessEvent, context: OwnerContext, key: tuple[object, ...]) -> _Judgement:
+        """Facts, fired rules and alert templates for every event with this key."""
+        facts, decided_by, beneficiary = self.facts(
+            event,
+            context,
+            retention_exceeded=bool(key[-3]),
+            agreement_on_file=bool(key[-2]),
+            declaration_on_file=bool(key[-1]),
+        )
         fired = [
             rule
             for rule in context.rules
@@ -301,10 +353,56 @@ class Engine:
             and not rule.exception(facts)
             and not (rule.id in context.exceptions and context.exceptions[rule.id](facts))
         ]
-        if not fired:
+        templates = tuple(
+            # Retention evidence quotes each event's own time frame, so it cannot be shared.
+            (
+                rule,
+                None
+                if rule.kind == "retention.exceeded"
+                else self._alert(event, context, facts, rule, decided_by, beneficiary, _EPOCH),
+            )
+            for rule in fired
+        )
+        return _Judgement(facts, decided_by, beneficiary, templates)
+
+    def judge(self, event: AccessEvent) -> list[Alert]:
+        """All alerts this event deserves under the current policy (an empty list means clean)."""
+        context = self.owner_context(event)
+        key = self._judgement_key(event, context)
+        judgement = self._judgements.get(key)
+        if judgement is None:
+            judgement = self._evaluate(event, context, key)
+            if len(self._judgements) >= _MAX_CACHED_JUDGEMENTS:
+                self._judgements.clear()
+            self._judgements[key] = judgement
+        if not judgement.templates:
             return []
         detected_at = self._clock()
-        return [self._alert(event, context, facts, rule, decided_by, beneficiary, detected_at) for rule in fired]
+        source = event.source
+        event_key = f"{source.vendor}/{source.log}/{event.event_id}" if source else event.event_id
+        query = event.query
+        plate = query.plate if query else None
+        user = event.requester.user
+        plate_hash = "redacted" if is_redacted(plate) else self._pseudonymizer.plate(plate)
+        user_hash = "redacted" if is_redacted(user) else self._pseudonymizer.user(user)
+        alerts = []
+        for rule, template in judgement.templates:
+            if template is None:
+                template = self._alert(
+                    event, context, judgement.facts, rule, judgement.decided_by, judgement.beneficiary, _EPOCH
+                )
+            alerts.append(
+                msgspec.structs.replace(
+                    template,
+                    alert_id=alert_id_for(event_key, rule.id),
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at,
+                    detected_at=detected_at,
+                    plate_hash=plate_hash,
+                    user_hash=user_hash,
+                )
+            )
+        return alerts
 
     def _alert(
         self,
@@ -316,8 +414,8 @@ class Engine:
         beneficiary: Resolution | None,
         detected_at: datetime,
     ) -> Alert:
+        """The alert for one fired rule; `judge` fills in the per-event identity fields."""
         requester = event.requester
-        query = event.query
         evidence = _evidence(event, context, facts, rule, decided_by, beneficiary)
         fields = {
             "requester": requester.agency,
@@ -330,11 +428,8 @@ class Engine:
             "batch_size": str(facts.sharing_batch_size or ""),
             "retention_days": str(context.retention_days or ""),
         }
-        source = event.source
-        event_key = f"{source.vendor}/{source.log}/{event.event_id}" if source else event.event_id
-        plate = query.plate if query else None
         return Alert(
-            alert_id=alert_id_for(event_key, rule.id),
+            alert_id="",
             event_id=event.event_id,
             rule_id=rule.id,
             kind=rule.kind,
@@ -346,7 +441,6 @@ class Engine:
                 agency=requester.agency,
                 jurisdiction=facts.recipient,
                 state=decided_by.state,
-                user_hash="redacted" if is_redacted(requester.user) else self._pseudonymizer.user(requester.user),
                 on_behalf_of=requester.on_behalf_of,
             ),
             evidence=evidence,
@@ -355,7 +449,6 @@ class Engine:
             detected_at=detected_at,
             pack=rule.pack,
             title=rule.title,
-            plate_hash="redacted" if is_redacted(plate) else self._pseudonymizer.plate(plate),
         )
 
 

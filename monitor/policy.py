@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.jurisdiction import AgencyClass
 
@@ -59,6 +59,12 @@ class KnownAgency(_Strict):
     ori: str | None = None
 
     _state = field_validator("state")(_state_code)
+
+    @model_validator(mode="after")
+    def _public_agency_has_state(self) -> KnownAgency:
+        if self.agency_class is AgencyClass.STATE_LOCAL and self.state is None:
+            raise ValueError(f"{self.agency!r} is a state or local agency: give its `state`")
+        return self
 
 
 class Agreement(KnownAgency):

@@ -27,8 +27,7 @@ def _schema(model: type[msgspec.Struct], title: str) -> dict[str, Any]:
 def render_schemas() -> dict[str, str]:
     """File name to schema text, as it must be committed."""
     return {
-        name: json.dumps(_schema(model, f"ALPR monitor contract v1: {model.__name__}"), indent=2, sort_keys=True)
-        + "\n"
+        name: json.dumps(_schema(model, f"ALPR monitor contract v1: {model.__name__}"), indent=2, sort_keys=True) + "\n"
         for name, model in SCHEMAS.items()
     }
 

@@ -107,7 +107,7 @@ class TestAlerts:
         text = b"".join(encode_alert(alert) for alert in alerts).decode()
         assert "7ABC123" not in text and "officer.jones" not in text
         assert alerts[0].plate_hash == Pseudonymizer(KEY).plate("7abc 123")
-        assert alerts[0].requester.user_hash == Pseudonymizer(KEY).user("officer.jones")
+        assert alerts[0].user_hash == Pseudonymizer(KEY).user("officer.jones")
 
     def test_immigration_evidence_shows_span(self, engine: Engine) -> None:
         """An immigration alert shows the matched words and where they stand in the reason."""

@@ -21,6 +21,7 @@ is_current && exit 0
 
 # Fetch into a scratch dir and swap it in, so an interrupted fetch never leaves a half-filled libs/.
 tmp="$(mktemp -d "$here/.libs.tmp.XXXXXX")"
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies -Dkafka.libs.dir="$tmp" >&2
 compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || { echo "fetch.sh: no kafka_2.13 jar fetched" >&2; exit 1; }

@@ -57,22 +57,31 @@ def require_owner(adapter: str, path: str, options: IngestOptions) -> Owner:
 
 def _timestamp(raw: str, assume: tzinfo) -> datetime | None:
     """Parsed time; None for blank, sentinel or redacted; ValueError otherwise."""
-    if not raw or raw == SENTINEL or is_redacted(raw):
+    if not raw or raw == SENTINEL:
         return None
-    return parse_time(raw, assume)
+    try:
+        return parse_time(raw, assume)
+    except ValueError:
+        if is_redacted(raw):
+            return None
+        raise
 
 
 def _time_frame(raw: str, assume: tzinfo) -> tuple[datetime | None, datetime | None]:
     """Flock's Time Frame: `<start>` newline `<end>` (Lodi's exports: `<start> to <end>` on one line)."""
     value = raw.strip()
-    if not value or value == SENTINEL or is_redacted(value):
+    if not value or value == SENTINEL:
         return None, None
-    parts = [part.strip() for part in value.splitlines() if part.strip()]
-    if len(parts) == 1:
-        parts = [part.strip() for part in parts[0].split(" to ")]
+    parts = value.splitlines()
     if len(parts) != 2:
-        raise ValueError(f"{len(parts)} bounds where a start and an end belong")
-    return _timestamp(parts[0], assume), _timestamp(parts[1], assume)
+        parts = [part for part in value.splitlines() if part.strip()]
+        if len(parts) == 1:
+            parts = parts[0].split(" to ")
+        if len(parts) != 2:
+            if is_redacted(value):
+                return None, None
+            raise ValueError(f"{len(parts)} bounds where a start and an end belong")
+    return _timestamp(parts[0].strip(), assume), _timestamp(parts[1].strip(), assume)
 
 
 class FlockNetworkAudit(TableAdapter):
@@ -126,13 +135,11 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
     i_type, i_prompt, i_mod = col.get("search type", -1), col.get("text prompt", -1), col.get("moderation", -1)
     i_offense = col.get("offense type", -1)
 
-    def cell(cells: list[str], index: int) -> str:
-        return cells[index].strip() if index >= 0 else ""
-
     def error(line: int, field: str, reason: str) -> RowError:
         return RowError(label, line, reason, field=field)
 
     def parse(line: int, end: int, cells: list[str]) -> Item:
+        cells.append("")  # absent columns have index -1: they read as blank
         raw_time = cells[i_time].strip()
         try:
             occurred = _timestamp(raw_time, assume)
@@ -141,12 +148,12 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
         if occurred is None:
             why = "redacted" if raw_time and raw_time != SENTINEL else "empty"
             return error(line, "Search Time", f"missing_field: Search Time is {why}; an access needs its time")
-        raw_frame = cell(cells, i_frame)
+        raw_frame = cells[i_frame].strip()
         try:
             frame_start, frame_end = _time_frame(raw_frame, assume)
         except ValueError as exc:
             return error(line, "Time Frame", f"invalid_field: Time Frame {show(raw_frame)}: {exc}")
-        raw_nets, raw_devs = cell(cells, i_nets), cell(cells, i_devs)
+        raw_nets, raw_devs = cells[i_nets].strip(), cells[i_devs].strip()
         try:
             networks = parse_count(raw_nets)
         except ValueError:
@@ -155,8 +162,8 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
             devices = parse_count(raw_devs)
         except ValueError:
             return error(line, "Total Devices Searched", f"invalid_field: Total Devices Searched {show(raw_devs)}")
-        user = text(cell(cells, i_name))
-        org = text(cell(cells, i_org))
+        user = text(cells[i_name])
+        org = text(cells[i_org])
         if org is not None:
             if len(org) > _MAX_AGENCY:
                 return error(line, "Org Name", f"invalid_field: Org Name is longer than {_MAX_AGENCY} characters")
@@ -165,13 +172,16 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
             requester = msgspec.structs.replace(default, user=user) if user is not None else default
         else:
             return error(line, "Org Name", "missing_field: Org Name is empty and no default requester is configured")
-        raw_id = cell(cells, i_id)
-        plate, reason, case = text(cell(cells, i_plate)), text(cells[i_reason]), text(cell(cells, i_case))
-        search_type = text(cell(cells, i_type))
+        raw_id = cells[i_id].strip()
+        plate, reason, case = text(cells[i_plate]), text(cells[i_reason]), text(cells[i_case])
+        search_type = text(cells[i_type])
+        # Times enter the hash as instants, so the CSV and the XLSX of one export give the same ids.
+        start_text = str(frame_start.timestamp()) if frame_start else None
+        end_text = str(frame_end.timestamp()) if frame_end else None
         key = digest(
-            owner.agency, raw_id, user, org, str(networks), frame_start and frame_start.isoformat(),
-            frame_end and frame_end.isoformat(), plate, reason, case, cell(cells, i_filters), occurred.isoformat(),
-            search_type, cell(cells, i_prompt), cell(cells, i_mod),
+            owner.agency, raw_id, user, org, str(networks), start_text, end_text, plate, reason, case,
+            cells[i_filters].strip(), str(occurred.timestamp()), search_type, cells[i_prompt].strip(),
+            cells[i_mod].strip(),
         )  # fmt: skip
         event_id = f"{natural_id(raw_id) or 'flock'}~{key}"
         first = recent.first_line(event_id, line)
@@ -181,7 +191,7 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
             plate=plate,
             reason=reason,
             case_number=case,
-            offense_type=text(cell(cells, i_offense)),
+            offense_type=text(cells[i_offense]),
             time_frame_start=frame_start,
             time_frame_end=frame_end,
             networks_searched=networks,
@@ -245,7 +255,7 @@ class FlockPortalAudit(TableAdapter):
             except ValueError:
                 return RowError(label, line, f"invalid_field: cameraCount {show(raw_count)}", field="cameraCount")
             raw_id, user, reason = cells[i_id].strip(), text(cells[i_user]), text(cells[i_reason])
-            key = digest(owner.agency, raw_id, user, occurred.isoformat(), str(cameras), reason)
+            key = digest(owner.agency, raw_id, user, str(occurred.timestamp()), str(cameras), reason)
             event_id = f"{natural_id(raw_id) or 'flock'}~{key}"
             first = recent.first_line(event_id, line)
             if first is not None:

@@ -29,7 +29,7 @@ from monitor.events import AccessEvent, Requester, Sharing, SharingAction, Shari
 from ._flock_audit import require_owner
 from ._model import IngestOptions, Item, RowError, Skipped
 from ._table import RowParser, TableAdapter, column_name
-from ._values import collapse, digest, natural_id, parse_count, parse_time, show, zone
+from ._values import collapse, digest, natural_id, parse_count, parse_time, show, term, zone
 
 UNNAMED = "(not named in the event log)"
 
@@ -50,6 +50,7 @@ _REVIEW_KEYS = ("command review", "command reviewed", "command approval", "revie
 _TRUE = frozenset({"yes", "y", "true", "1", "on"})
 _FALSE = frozenset({"no", "n", "false", "0", "off", "none"})
 _SPLIT = re.compile(r"\s*[;|]\s*")
+_SHARING_KIND = re.compile(r"shar|bulkapprov|groupapprov|accessrequest")
 _BULK = re.compile(r"\b(?:bulk|group|batch|all|mass)\b", re.IGNORECASE)
 # Checked in this order: "Sharing Request Approved" is an approval, "Status: Inactive" a revocation.
 _ACTIONS: tuple[tuple[SharingAction, tuple[str, ...]], ...] = (
@@ -121,10 +122,10 @@ class _EventRows:
     def __call__(self, line: int, end: int, cells: list[str]) -> Item | list[Item]:
         event_type, entity = collapse(cells[self.i_type]), collapse(cells[self.i_entity])
         kind = f"{entity} {event_type}".lower().replace(" ", "")
-        if "shar" not in kind and "bulkapprov" not in kind and "accessrequest" not in kind:
-            return Skipped(self.label, line, f"not a sharing change ({show(entity)} {show(event_type)})")
+        if not _SHARING_KIND.search(kind):
+            return Skipped(self.label, line, f"not a sharing change ({term(entity)} {term(event_type)})")
         if "setting" in kind:
-            return Skipped(self.label, line, f"sharing settings change, not a grant or revocation ({show(entity)})")
+            return Skipped(self.label, line, f"sharing settings change, not a grant or revocation ({term(entity)})")
         raw_time = cells[self.i_time].strip()
         try:
             occurred = parse_time(raw_time, self.assume)
@@ -139,7 +140,7 @@ class _EventRows:
                 parties.extend(name for name in (collapse(part) for part in _SPLIT.split(value)) if name)
         action = _action(event_type, values.get("status", ""))
         if action is None:
-            reason = f"invalid_field: sharing event {show(event_type)} has no recognisable action"
+            reason = f"invalid_field: sharing event {term(event_type)} has no recognisable action"
             return self._error(line, "Event Type", reason)
         if action == "grant" and "request" in kind and "creat" in event_type.lower():
             return Skipped(self.label, line, "access request created (pending: no access granted yet)")
@@ -176,9 +177,7 @@ class _EventRows:
             )
         return events
 
-    def _direction(
-        self, values: dict[str, str], parties: list[str]
-    ) -> tuple[SharingDirection, list[str]] | RowError:
+    def _direction(self, values: dict[str, str], parties: list[str]) -> tuple[SharingDirection, list[str]] | RowError:
         explicit = values.get("direction", "").strip().lower()
         network = collapse(next((values[key] for key in _NETWORK_KEYS if key in values), ""))
         others = [party for party in parties if party.casefold() != self.owner_key]

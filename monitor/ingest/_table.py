@@ -8,6 +8,7 @@ a record's line is its spreadsheet row. Bytes that are not valid in the chosen e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -37,6 +38,7 @@ class Sheet:
     header_line: int
     records: Iterator[Record | RowError]
     optional: bool = False  # one worksheet of several: skipped when it is not this format (a summary sheet)
+    padded: bool = False  # a workbook leaves trailing blank cells out: short rows are padded, not malformed
 
 
 def column_name(cell: str) -> str:
@@ -76,13 +78,22 @@ def open_sheets(stream: IO[str] | IO[bytes], path: str, encoding: str) -> Iterat
     return iter((_csv_sheet(stream, path, encoding),))
 
 
+class _BorrowedText(io.TextIOWrapper):
+    """A text view that leaves the binary stream open: whoever opened the stream closes it."""
+
+    def close(self) -> None:
+        """Let go of the binary stream without closing it (also what garbage collection calls)."""
+        with contextlib.suppress(ValueError):  # already detached
+            self.detach()
+
+
 def text_stream(stream: IO[str] | IO[bytes], encoding: str) -> IO[str]:
     """A text view of `stream`: undecodable bytes become lone surrogates so each bad record can be reported."""
     if isinstance(stream, io.TextIOBase):
         return cast(IO[str], stream)
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = "utf-8-sig"
-    return io.TextIOWrapper(cast(IO[bytes], stream), encoding=encoding, errors="surrogateescape", newline="")
+    return _BorrowedText(cast(IO[bytes], stream), encoding=encoding, errors="surrogateescape", newline="")
 
 
 def _csv_sheet(stream: IO[str] | IO[bytes], path: str, encoding: str) -> Sheet:
@@ -115,13 +126,11 @@ def _csv_records(lines: IO[str], label: str) -> Iterator[Record | RowError]:
 
 
 def _xlsx_sheets(stream: IO[bytes], path: str) -> Iterator[Sheet]:
-    import zipfile
-
     import openpyxl  # imported here: only XLSX input needs it
 
     try:
         book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
         raise IngestError(f"{path}: not a readable XLSX workbook ({exc})") from None
     try:
         sheets = book.worksheets
@@ -133,7 +142,7 @@ def _xlsx_sheets(stream: IO[bytes], path: str) -> Iterator[Sheet]:
             for record in rows:
                 header_line, _, header = record
                 break
-            yield Sheet(label, header, header_line, rows, optional=len(sheets) > 1)
+            yield Sheet(label, header, header_line, rows, optional=len(sheets) > 1, padded=True)
     finally:
         book.close()
 
@@ -235,6 +244,8 @@ def _rows(sheet: Sheet, parse: RowParser) -> Iterator[Item]:
         if not any(cells):
             yield Skipped(label, start, "blank row")
             continue
+        if len(cells) < width and sheet.padded:
+            cells += [""] * (width - len(cells))
         if len(cells) != width:
             if len(cells) < width or any(cell.strip() for cell in cells[width:]):
                 span = f" (record runs to line {end}: an unbalanced quote?)" if end - start > 2 else ""

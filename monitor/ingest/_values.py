@@ -14,8 +14,11 @@ SENTINEL = "——"
 """Two em dashes: Flock's export writes this where a number is missing."""
 
 _DASHES = frozenset("-‐‑‒–—―")
-_MASK_CHARS = frozenset("*#█▇■ ")
+_MASK_ONLY = re.compile(r"[*#█▇■][*#█▇■ ]*")
+_REDACTED = re.compile("redacted", re.IGNORECASE)
 _MAX_SHOWN = 40
+_WORD = re.compile(r"[^\W\d_]+")
+_SHAPE = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "9" * 10 + "A" * 26 + "a" * 26)
 
 # Flock's text timestamps: `11/13/2025, 10:00:17 PM UTC` (month and day may be unpadded).
 # A date alone (`10/03/2018`, as reports print it) reads as midnight.
@@ -30,11 +33,13 @@ _ZONE_HOURS = {
     "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
 }  # fmt: skip
 _ZONES = {name: timezone(timedelta(hours=hours)) if hours else UTC for name, hours in _ZONE_HOURS.items()}
+_TIME_WORDS = frozenset({"AM", "PM", "T", *_ZONE_HOURS})
 
-US_STATES = frozenset(
+_STATE_CODES = (
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
-    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP".split()
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP"
 )
+US_STATES = frozenset(_STATE_CODES.split(" "))
 
 
 def zone(name: str) -> tzinfo:
@@ -63,8 +68,9 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
                 raise ValueError(f"hour {hours} with {half}")
             hours = hours % 12 + (12 if half in ("PM", "pm", "Pm", "pM") else 0)
         micro = int(fraction.ljust(6, "0")) if fraction else 0
-        when = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), micro)
-        return when.replace(tzinfo=_zone_of(zone_text, assume)).astimezone(UTC)
+        where = _zone_of(zone_text, assume)
+        when = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), micro, where)
+        return when if where is UTC else when.astimezone(UTC)
     text, zone_text = raw, ""
     named = _ISO_ZONE_NAME.fullmatch(raw)
     if named:
@@ -78,6 +84,8 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
 
 
 def _zone_of(text: str, assume: tzinfo) -> tzinfo:
+    if text == "UTC":
+        return UTC
     if not text:
         return assume
     named = _ZONES.get(text.upper())
@@ -93,7 +101,7 @@ def _zone_of(text: str, assume: tzinfo) -> tzinfo:
 
 def is_redacted(raw: str) -> bool:
     """A masking marker: `***`, `###`, `* * *`, `REDACTED`, `[REDACTED]` and the like."""
-    return "REDACTED" in raw.upper() or (bool(raw) and all(ch in _MASK_CHARS for ch in raw))
+    return bool(_MASK_ONLY.fullmatch(raw) or _REDACTED.search(raw))
 
 
 def is_missing(raw: str) -> bool:
@@ -123,20 +131,31 @@ def text(raw: str) -> str | None:
 
 
 def show(raw: str) -> str:
-    """A cell quoted for an error message (only ever used for non-personal cells: times and numbers)."""
+    """A cell quoted for an error message, safely: as given when it is only digits, punctuation and time words
+    (`PM`, `UTC`), else only its shape (`9` per digit, `A`/`a` per letter), because a misplaced cell may hold a
+    plate or a name and error messages end up in logs.
+    """
+    clipped = raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…"
+    if all(word.upper() in _TIME_WORDS for word in _WORD.findall(clipped)):
+        return repr(clipped)
+    return "of shape " + repr(clipped.translate(_SHAPE))
+
+
+def term(raw: str) -> str:
+    """A vendor vocabulary cell (an event or entity type) quoted for a message."""
     return repr(raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…")
 
 
 def digest(*parts: str | None) -> str:
     """A 16-hex-digit content hash: stable across runs, platforms and file formats."""
-    joined = "\x1f".join("" if part is None else part for part in parts)
+    joined = "\x1f".join([part or "" for part in parts])
     return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def natural_id(raw: str) -> str | None:
     """A vendor record id usable inside an event id: short, printable, not a redaction marker."""
     value = raw.strip()
-    if not value or len(value) > 80 or is_redacted(value) or not value.isprintable() or " " in value:
+    if not value or len(value) > 80 or " " in value or not value.isprintable() or is_redacted(value):
         return None
     return value
 

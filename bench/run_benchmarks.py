@@ -1,0 +1,491 @@
+"""All benchmarks in one run, on a real local Kafka broker (started here, loopback only, fresh data dir).
+
+    .venv/bin/python bench/run_benchmarks.py [--events 200000] [--repeats 3]
+
+Prints, with the median of `--repeats` runs for each throughput figure:
+1. passthrough: raw aiokafka consume from topic A and produce to topic B, no work (the ceiling);
+2. worker: the real `alpr-monitor worker` process, end to end on pre-loaded events (events/s from its
+   first processed batch until every event is processed and every output acknowledged);
+3. latency: p50/p99 from producing an event to its alert being readable on the alerts topic, at a
+   fixed moderate rate;
+4. check: `alpr-monitor check` over a generated JSONL file (process wall time), and in-process.
+Targets from the issue: worker >= 20,000 events/s on one core and >= 0.3 x passthrough; check >= 100,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import logging
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT, ROOT / "tests", ROOT / "bench"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.structs import TopicPartition  # noqa: E402
+from generate import EventFactory, generate, write_jsonl  # noqa: E402
+from kafka_broker import KafkaBroker, free_loopback_ports  # noqa: E402
+
+from monitor.events import encode_event  # noqa: E402
+from streams.produce import RateLimiter  # noqa: E402
+
+T = TypeVar("T")
+ALPR = ROOT / ".venv" / "bin" / "alpr-monitor"
+PSEUDONYM_KEY = secrets.token_hex(32)
+WAIT_LIMIT_S = 300.0
+"""Any wait on the broker or the worker gives up after this long: a benchmark must end."""
+
+
+def median_of(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def runs(label: str, values: list[float], unit: str = "events/s") -> float:
+    middle = median_of(values)
+    shown = ", ".join(f"{value:,.0f}" for value in values)
+    print(f"  {label}: median {middle:,.0f} {unit}  (runs: {shown})", flush=True)
+    return middle
+
+
+# -- broker helpers -------------------------------------------------------------------------------
+
+
+async def preload(bootstrap: str, topic: str, payloads: Iterable[tuple[bytes, bytes]]) -> int:
+    """Write key/value pairs to `topic` with acks=all; return how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    count = 0
+    try:
+        pending = []
+        for key, value in payloads:
+            pending.append(await producer.send(topic, value, key=key))
+            count += 1
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def end_offset(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+async def warm_up_groups(bootstrap: str, topic: str) -> None:
+    """Join a group and commit once, so the broker creates its offsets topic before any timed run."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id="bench-warm-up", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=2000, max_records=1)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+# -- 1. passthrough -------------------------------------------------------------------------------
+
+
+async def passthrough(bootstrap: str, source: str, target: str, expected: int, group: str, batched: bool) -> float:
+    """Consume `expected` messages from `source` and produce each to `target`; events/s from the first fetch.
+
+    `batched`: build producer batches directly (aiokafka's fastest path) instead of one send() per message.
+    """
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await consumer.start()
+    await producer.start()
+    try:
+        count = 0
+        first: float | None = None
+        pending: list[Any] = []
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        send = producer.send
+        while count < expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"passthrough: only {count} of {expected} messages within {WAIT_LIMIT_S:.0f} s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if batches and first is None:
+                first = time.perf_counter()
+            for tp, records in batches.items():
+                if batched:
+                    batch = producer.create_batch()
+                    for record in records:
+                        if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                            pending.append(await producer.send_batch(batch, target, partition=tp.partition))
+                            batch = producer.create_batch()
+                            batch.append(key=record.key, value=record.value, timestamp=None)
+                    pending.append(await producer.send_batch(batch, target, partition=tp.partition))
+                else:
+                    for record in records:
+                        pending.append(await send(target, record.value, key=record.key))
+                count += len(records)
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        await consumer.commit()
+        assert first is not None
+        return expected / (time.perf_counter() - first)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+# -- worker process -------------------------------------------------------------------------------
+
+
+class Worker:
+    """A real `alpr-monitor worker` process with its own topics, consumer group and /metrics port."""
+
+    def __init__(self, bootstrap: str, workdir: Path, name: str, input_topic: str) -> None:
+        self.port = free_loopback_ports(1)[0]
+        self.alerts_topic = f"{name}.alerts"
+        self.dlq_topic = f"{name}.dlq"
+        self.log_path = workdir / f"{name}.log"
+        self.env = {
+            **os.environ,
+            "ALPR_BROKER": f"kafka://{bootstrap}",
+            "ALPR_INPUT_TOPIC": input_topic,
+            "ALPR_ALERTS_TOPIC": self.alerts_topic,
+            "ALPR_DLQ_TOPIC": self.dlq_topic,
+            "ALPR_APP_ID": name,
+            "ALPR_METRICS_PORT": str(self.port),
+            "ALPR_DATA_DIR": str(workdir / name),
+            "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "ALPR_LOG_FORMAT": "json",
+            "ALPR_LOG_LEVEL": "WARNING",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([str(ALPR), "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def processed(self) -> float | None:
+        """Sum of alpr_events_processed_total from /metrics (None while not serving yet)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+                body = response.read().decode()
+        except OSError:
+            return None
+        total = 0.0
+        for line in body.splitlines():
+            if line.startswith("alpr_events_processed_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def wait_processed(worker: Worker, target: int, poll_s: float = 0.05) -> tuple[float, float, float]:
+    """Poll /metrics until `target` events are processed; return (first seen time, count then, end time)."""
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    first: tuple[float, float] | None = None
+    while True:
+        worker.check_alive()
+        value = worker.processed()
+        now = time.perf_counter()
+        if value is not None and value > 0 and first is None:
+            first = (now, value)
+        if value is not None and value >= target:
+            assert first is not None
+            return first[0], first[1], now
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker processed {value} of {target} events within {WAIT_LIMIT_S:.0f} s")
+        time.sleep(poll_s)
+
+
+def worker_run(broker: KafkaBroker, workdir: Path, name: str, topic: str, count: int, expected_alerts: int) -> float:
+    worker = Worker(broker.bootstrap, workdir, name, topic)
+    for output in (worker.alerts_topic, worker.dlq_topic):
+        asyncio.run(broker.create_topic(output, 1))
+    worker.start()
+    try:
+        first, at_first, end = wait_processed(worker, count)
+    finally:
+        worker.stop()
+    written = asyncio.run(end_offset(broker.bootstrap, worker.alerts_topic))
+    if written != expected_alerts:
+        print(f"  WARNING {name}: {written} alerts on the topic, {expected_alerts} expected", flush=True)
+    if end - first < 0.5:
+        print(f"  WARNING {name}: the run took {end - first:.2f} s: use more --events for a stable figure")
+    return (count - at_first) / (end - first)
+
+
+# -- 3. latency -----------------------------------------------------------------------------------
+
+
+async def latency_run(
+    broker: KafkaBroker, workdir: Path, rate: float, seconds: float
+) -> tuple[list[float], list[float]]:
+    """Produce at `rate` for `seconds` into a running worker; latency per alerted event (first alert readable)."""
+    from monitor.alerts import decode_alert
+
+    name = "bench-latency"
+    topic = f"{name}.events"
+    await broker.create_topic(topic, 1)
+    worker = Worker(broker.bootstrap, workdir, name, topic)
+    for output in (worker.alerts_topic, worker.dlq_topic):
+        await broker.create_topic(output, 1)
+    consumer = AIOKafkaConsumer(
+        worker.alerts_topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=5
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    worker.start()
+    sent_at: dict[str, float] = {}
+    readable: list[float] = []
+    detected: list[float] = []
+    seen: set[str] = set()
+    factory = EventFactory(seed=99, prefix="lat")
+    try:
+        # Warm-up: wait until the worker has judged something, so start-up is not measured.
+        warm = factory.make(0, datetime.now(UTC))
+        await producer.send_and_wait(topic, encode_event(warm), key=warm.event_id.encode())
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while not (await asyncio.to_thread(worker.processed) or 0) >= 1:
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("latency: worker did not start")
+            await asyncio.sleep(0.2)
+
+        async def read_alerts(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=50)
+                now = time.time()
+                for records in batches.values():
+                    for record in records:
+                        alert = decode_alert(record.value)
+                        if alert.event_id in sent_at and alert.event_id not in seen:
+                            seen.add(alert.event_id)
+                            readable.append(now - sent_at[alert.event_id])
+                            detected.append((alert.detected_at - alert.occurred_at).total_seconds())
+
+        stop = asyncio.Event()
+        reader = asyncio.create_task(read_alerts(stop))
+        limiter = RateLimiter(rate)
+        total = int(rate * seconds)
+        pending = []
+        for index in range(1, total + 1):
+            await limiter.acquire()
+            now = datetime.now(UTC)
+            event = factory.make(index, now)
+            sent_at[event.event_id] = now.timestamp()
+            pending.append(await producer.send(topic, encode_event(event), key=event.event_id.encode()))
+            if len(pending) >= 200:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        expected = total + 1
+        deadline = time.monotonic() + 60
+        while ((await asyncio.to_thread(worker.processed)) or 0) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # the last alerts' fetch
+        stop.set()
+        await reader
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        worker.stop()
+    return readable, detected
+
+
+# -- 4. check -------------------------------------------------------------------------------------
+
+
+def check_process(path: Path) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(ALPR), "check", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY},
+        timeout=WAIT_LIMIT_S,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"check exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def timed(function: Callable[[], T]) -> tuple[float, T]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="events pre-loaded for throughput runs")
+    parser.add_argument("--check-events", type=int, default=200_000, help="events in the check input file")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-rate", type=float, default=2000.0, help="events/s for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    # aiokafka logs group-coordinator chatter when the throwaway consumers stop; it is not a result.
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    from monitor.check import check_items
+    from monitor.engine import load_engine
+    from monitor.hashing import Pseudonymizer
+    from monitor.ingest import read_events
+
+    engine = load_engine(None, Pseudonymizer(bytes.fromhex(PSEUDONYM_KEY)))
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; broker, worker and this script share them")
+    print(f"generating {args.events:,} events...", flush=True)
+    events = list(generate(args.events, seed=7))
+    payloads = [(event.event_id.encode(), encode_event(event)) for event in events]
+    expected_alerts = sum(len(engine.judge(event)) for event in events)
+    alerted = sum(1 for event in events if engine.judge(event))
+    print(
+        f"  {alerted:,} of {len(events):,} events alert ({100 * alerted / len(events):.1f}%), "
+        f"{expected_alerts:,} alerts"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="alpr-bench-") as tmp:
+        workdir = Path(tmp)
+        broker = KafkaBroker()
+        print("starting the Kafka broker...", flush=True)
+        broker.start(workdir / "kafka")
+        try:
+            source = "bench.events"
+            asyncio.run(broker.create_topic(source, 1))
+            elapsed, loaded = timed(lambda: asyncio.run(preload(broker.bootstrap, source, payloads)))
+            print(
+                f"pre-loaded {loaded:,} events on {source} in {elapsed:.1f} s ({loaded / elapsed:,.0f}/s)", flush=True
+            )
+
+            asyncio.run(warm_up_groups(broker.bootstrap, source))
+            print(
+                f"1. passthrough (aiokafka consume {source} -> produce to another topic, no work), {args.repeats} runs:"
+            )
+            medians = {}
+            for batched in (False, True):
+                label = "producer batches" if batched else "send() per message"
+                rates = []
+                for rep in range(args.repeats):
+                    target = f"bench.passthrough.{'batch' if batched else 'send'}.{rep}"
+                    asyncio.run(broker.create_topic(target, 1))
+                    group = f"{target}.group"
+                    rates.append(asyncio.run(passthrough(broker.bootstrap, source, target, loaded, group, batched)))
+                medians[label] = runs(label, rates)
+            passthrough_label, passthrough_rate = max(medians.items(), key=lambda item: item[1])
+
+            print(f"2. worker end to end (`alpr-monitor worker`, {loaded:,} pre-loaded events), {args.repeats} runs:")
+            worker_rates = [
+                worker_run(broker, workdir, f"bench-worker-{rep}", source, loaded, expected_alerts)
+                for rep in range(args.repeats)
+            ]
+            worker_rate = runs("worker", worker_rates)
+
+            print(f"3. detection latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s:")
+            readable, detected = asyncio.run(latency_run(broker, workdir, args.latency_rate, args.latency_seconds))
+            if readable:
+                print(
+                    f"  produced -> alert readable on the alerts topic: p50 {1000 * percentile(readable, 0.5):.1f} ms, "
+                    f"p99 {1000 * percentile(readable, 0.99):.1f} ms ({len(readable):,} alerted events)"
+                )
+                print(
+                    f"  occurred_at -> detected_at (worker's view): p50 {1000 * percentile(detected, 0.5):.1f} ms, "
+                    f"p99 {1000 * percentile(detected, 0.99):.1f} ms"
+                )
+            else:
+                print("  no alert was read back: latency not measured")
+        finally:
+            broker.stop()
+
+        print(f"4. check over {args.check_events:,} generated events (JSONL), {args.repeats} runs:")
+        path = workdir / "check-input.jsonl"
+        write_jsonl(path, args.check_events, seed=11)
+        process_rates = [args.check_events / check_process(path) for _ in range(args.repeats)]
+        check_rate = runs("`alpr-monitor check FILE` (process wall time)", process_rates)
+
+        def in_process() -> int:
+            summary = check_items(engine, read_events(str(path)), io.BytesIO(), io.StringIO())
+            return summary.events
+
+        inproc_rates = []
+        for _ in range(args.repeats):
+            elapsed, count = timed(in_process)
+            inproc_rates.append(count / elapsed)
+        runs("in process (read + decode + judge + encode)", inproc_rates)
+        judge_rates = []
+        for _ in range(args.repeats):
+            elapsed, _alerts = timed(lambda: sum(len(engine.judge(event)) for event in events))
+            judge_rates.append(len(events) / elapsed)
+        runs("engine.judge only (decoded events)", judge_rates)
+
+    ratio = worker_rate / passthrough_rate
+    print("summary:")
+    print(f"  passthrough ({passthrough_label}, the faster) {passthrough_rate:,.0f} events/s")
+    print(f"  worker {worker_rate:,.0f} events/s; worker / passthrough {ratio:.2f}")
+    print(f"  worker >= 20,000 events/s: {'met' if worker_rate >= 20_000 else 'NOT met'}")
+    print(f"  worker >= 0.3 x passthrough: {'met' if ratio >= 0.3 else 'NOT met'}")
+    print(f"  check >= 100,000 events/s: {'met' if check_rate >= 100_000 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    with suppress(KeyboardInterrupt):
+        raise SystemExit(main())

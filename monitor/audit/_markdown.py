@@ -1,0 +1,108 @@
+"""The Markdown summary: the report's headline numbers and top tables, for a ticket, a mail or a repository."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from ._info import RunInfo
+from ._tally import Tally
+from ._words import CLASS_ORDER, SEVERITY_ORDER, class_label, kind_label
+
+__all__ = ["md_text", "render_markdown"]
+
+_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_LINE_START = re.compile(r"^(?=[#>+=-])|^(\d+)(?=[.)])")
+
+
+def md_text(value: object) -> str:
+    """Untrusted text made inert in Markdown: no markup, no raw HTML, no line breaks, no table breaks."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _LINE_START.sub(lambda match: (match.group(1) or "") + "\\", _SPECIAL.sub(r"\\\1", text), count=1)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def render_markdown(tally: Tally, info: RunInfo) -> str:
+    """The summary as Markdown."""
+    totals = tally.totals
+    classes = tally.class_events
+    lines = [f"# {md_text(info.title)}", ""]
+    if info.scope:
+        lines += [md_text(info.scope), ""]
+    if tally.first_event is not None and tally.last_event is not None:
+        lines.append(f"- Period: {tally.first_event.date()} to {tally.last_event.date()}")
+    inputs = ", ".join(md_text(item.path) for item in info.inputs) or "standard input"
+    lines += [f"- Input: {inputs}", f"- Policy version: `{info.policy_version}`", ""]
+
+    severities = ", ".join(f"{tally.by_severity[s]:,} {s}" for s in SEVERITY_ORDER if tally.by_severity[s]) or "none"
+    lines += [
+        "## Headline",
+        "",
+        f"- Events audited: **{totals.events:,}** "
+        f"({totals.clean:,} without findings, {totals.alerted:,} with findings)",
+        f"- Alerts: **{totals.alerts:,}** ({severities})",
+        f"- Accesses by federal agencies: **{classes['federal']:,}**; by out-of-state agencies: "
+        f"**{classes['out_of_state']:,}**; by private, tribal or test bodies: "
+        f"**{classes['private'] + classes['tribal'] + classes['placeholder']:,}**",
+        f"- Records read: {totals.records:,} = {totals.events:,} events + {totals.invalid:,} malformed + "
+        f"{totals.skipped:,} skipped"
+        + (" (totals add up)" if totals.consistent() else " (**totals do not add up: report this**)"),
+        "",
+    ]
+    distinct = tally.distinct_requesters()
+    lines += ["## Requesting agencies by jurisdiction", ""]
+    lines += _table(
+        ("Jurisdiction", "Distinct agencies", "Accesses", "With findings"),
+        (
+            (class_label(cls), f"{distinct[cls]:,}", f"{classes[cls]:,}", f"{tally.class_alerted[cls]:,}")
+            for cls in CLASS_ORDER
+            if classes[cls]
+        ),
+    )
+    if tally.by_kind:
+        lines += ["## Findings by kind", ""]
+        lines += _table(
+            ("Kind", "Events", "Alerts"),
+            (
+                (kind_label(kind), f"{tally.events_by_kind[kind]:,}", f"{count:,}")
+                for kind, count in tally.by_kind.most_common()
+            ),
+        )
+    for cls in ("federal", "out_of_state", "private", "tribal", "placeholder"):
+        top = tally.requesters_in(cls, 15)
+        if top:
+            lines += [f"## Top {class_label(cls).lower()} requesters", ""]
+            lines += _table(
+                ("Agency", "Accesses", "With findings"),
+                ((md_text(name), f"{party.events:,}", f"{party.alerted:,}") for name, party in top),
+            )
+    if tally.immigration:
+        total = tally.events_by_kind["purpose.immigration"]
+        lines += [f"## Immigration-purpose searches ({total:,})", ""]
+        lines += _table(
+            ("When", "Owner", "Requester", "Matched"),
+            (
+                (f"{row.occurred_at:%Y-%m-%d %H:%M}", md_text(row.owner), md_text(row.requester), md_text(row.matched))
+                for row in tally.immigration[:20]
+            ),
+        )
+    queries = sum(tally.reasons.values())
+    lines += ["## Data quality", ""]
+    if queries:
+        lines.append(
+            f"- Search reasons ({queries:,} searches): {tally.reasons['stated']:,} stated, "
+            f"{tally.reasons['vague']:,} vague, {tally.reasons['uninformative']:,} uninformative, "
+            f"{tally.reasons['missing']:,} missing, {tally.reasons['redacted']:,} redacted"
+        )
+    lines.append(f"- Retention breaches: {tally.events_by_kind['retention.exceeded']:,}")
+    lines.append(f"- Malformed records: {totals.invalid:,} (file, line and reason in errors.csv)")
+    for code, count in tally.errors_by_code.most_common(5):
+        lines.append(f"  - {md_text(code)}: {count:,}")
+    lines += ["", "Plates and user names appear only as keyed hashes. Full detail: report.html, findings.csv.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,252 @@
+"""One audit run: items in, findings to disk as they come, then the report, the summary and the figures.
+
+Memory stays bounded whatever the input size: alerts are written as they are made, and only the capped
+aggregates of `Tally` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.engine import Engine
+from monitor.events import AccessEvent
+from monitor.ingest import IngestOptions, Item, RowError, Skipped
+
+from ._html import render_html
+from ._info import InputFile, RunInfo
+from ._markdown import render_markdown
+from ._outputs import FindingsWriter
+from ._pipeline import ChildReader, Source, can_fork
+from ._progress import UPDATE_EVERY, Progress, input_files, open_items
+from ._tally import Caps, Tally, Totals
+
+__all__ = ["AuditResult", "AuditRun"]
+
+EXIT_CLEAN, EXIT_FINDINGS = 0, 1
+_CLASS_CACHE = 200_000
+PARALLEL_BYTES = 16 * 1024 * 1024  # below this, forking a reader costs more than it saves
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """What a finished run wrote, its totals, and the exit status (0: no alert, 1: alerts)."""
+
+    out_dir: Path
+    totals: Totals
+    tally: Tally
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_FINDINGS if self.totals.alerts else EXIT_CLEAN
+
+
+class AuditRun:
+    """Judges a stream of adapter items with one engine and writes the audit under `out_dir`.
+
+    Use `audit_files` (files, with a progress bar) or `consume` (any items, e.g. a filtered stream) one or
+    more times, then `finish` once. `parallel`: read in a forked child while judging (default: for inputs of
+    16 MB or more, where fork is available); `progress`: show the bar (default: when stderr is a terminal).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        out_dir: Path,
+        *,
+        title: str = "ALPR access audit",
+        scope: str | None = None,
+        owner: str | None = None,
+        caps: Caps | None = None,
+        progress: bool | None = None,
+        parallel: bool | None = None,
+    ) -> None:
+        self.engine = engine
+        self.out_dir = out_dir
+        self.tally = Tally(caps or Caps())
+        self.info = RunInfo(
+            title=title, generated_at=datetime.now(UTC), policy_version=engine.version, scope=scope, owner=owner
+        )
+        self._progress = progress
+        self._parallel = parallel
+        self._writer: FindingsWriter | None = None
+        self._classes: dict[tuple[str, str | None, str, str | None, str | None, str | None], str] = {}
+        self._started = time.perf_counter()
+
+    # -- input ------------------------------------------------------------------------------------
+
+    def audit_files(self, paths: list[str], fmt: str | None, options: IngestOptions) -> None:
+        """Audit files in order ("-" is standard input); every file is opened and its header checked first.
+
+        Raises `IngestError` (before any record is judged) when a file cannot be used.
+        """
+        files = input_files(paths)
+        opened: list[tuple[InputFile, Iterator[Item], Callable[[], int] | None]] = []
+        try:
+            for file in files:
+                items, position = open_items(file.path, fmt, options)
+                opened.append((file, items, position))
+        except BaseException:
+            for _, items, _ in opened:
+                _close(items)
+            raise
+        self.info.inputs.extend(files)
+        sizes = [file.size for file in files]
+        total = sum(size for size in sizes if size is not None) if None not in sizes else None
+        parallel = self._parallel
+        if parallel is None:
+            parallel = total is not None and total >= PARALLEL_BYTES and can_fork()
+        if parallel:
+            self._consume_from_child(files, [(items, position) for _, items, position in opened], total)
+            return
+        with Progress(total, enabled=self._progress) as progress:
+            for file, items, position in opened:
+                records = self.consume(items, progress, position)
+                progress.file_done(records, file.size)
+
+    def _consume_from_child(self, files: list[InputFile], sources: list[Source], total: int | None) -> None:
+        reader = ChildReader(sources)  # forked before the progress bar starts its thread
+        sources.clear()  # the child reads them now; the parent's copies close when collected
+        pending = iter(files)
+        current = next(pending)
+        records = 0
+        try:
+            with Progress(total, enabled=self._progress) as progress:
+                for end_of_file, items, position in reader:
+                    records += self.consume(items)
+                    progress.advance(records, position)
+                    if end_of_file:
+                        progress.file_done(records, current.size)
+                        records = 0
+                        current = next(pending, current)
+        finally:
+            reader.close()
+
+    def consume(
+        self, items: Iterable[Item], progress: Progress | None = None, position: Callable[[], int] | None = None
+    ) -> int:
+        """Judge every item; returns the number of records taken."""
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = FindingsWriter(self.out_dir)
+        judge = self.engine.judge
+        tally = self.tally
+        add_event = tally.add_event
+        write_alerts = writer.alerts
+        where = self._where
+        count = 0
+        for count, item in enumerate(items, 1):
+            if type(item) is AccessEvent:
+                alerts = judge(item)
+                if alerts:
+                    write_alerts(alerts)
+                    first = alerts[0]
+                    add_event(item, alerts, first.requester.jurisdiction, first.owner.state)
+                else:
+                    add_event(item, alerts, *where(item))
+            elif isinstance(item, RowError):
+                writer.error(item)
+                tally.add_error(item)
+            elif isinstance(item, Skipped):
+                tally.add_skipped(item)
+            if progress is not None and not count % UPDATE_EVERY:
+                progress.advance(count, position() if position is not None else None)
+        return count
+
+    def _where(self, event: AccessEvent) -> tuple[str, str | None]:
+        """The requester's jurisdiction class and the owner's state for a clean event (cached by value)."""
+        engine = self.engine
+        context = engine.owner_context(event)
+        requester = event.requester
+        key = (
+            context.owner_id,
+            context.state,
+            requester.agency,
+            requester.ori,
+            requester.state,
+            requester.on_behalf_of,
+        )
+        jurisdiction = self._classes.get(key)
+        if jurisdiction is None:
+            jurisdiction = engine.facts(event, context)[0].recipient
+            if len(self._classes) >= _CLASS_CACHE:
+                self._classes.clear()
+            self._classes[key] = jurisdiction
+        return jurisdiction, context.state
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def finish(self) -> AuditResult:
+        """Close the findings files and write report.html, summary.md and summary.json."""
+        if self._writer is None:
+            self._writer = FindingsWriter(self.out_dir)
+        writer = self._writer
+        writer.close()
+        self.info.seconds = time.perf_counter() - self._started
+        tally, info = self.tally, self.info
+        report = self.out_dir / "report.html"
+        summary = self.out_dir / "summary.md"
+        figures = self.out_dir / "summary.json"
+        report.write_text(render_html(tally, info), encoding="utf-8")
+        summary.write_text(render_markdown(tally, info), encoding="utf-8")
+        figures.write_text(json.dumps(summary_figures(tally, info), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        files = {
+            "report": report,
+            "summary": summary,
+            "figures": figures,
+            "findings_jsonl": writer.jsonl_path,
+            "findings_csv": writer.csv_path,
+            "errors": writer.errors_path,
+        }
+        return AuditResult(self.out_dir, tally.totals, tally, files)
+
+
+def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
+    """The report's figures as plain data (summary.json): what a script or a test reads back."""
+    totals = tally.totals
+    return {
+        "title": info.title,
+        "scope": info.scope,
+        "policy_version": info.policy_version,
+        "inputs": [{"path": item.path, "bytes": item.size} for item in info.inputs],
+        "period": [
+            tally.first_event.isoformat() if tally.first_event else None,
+            tally.last_event.isoformat() if tally.last_event else None,
+        ],
+        "totals": {
+            "records": totals.records,
+            "events": totals.events,
+            "clean": totals.clean,
+            "alerted": totals.alerted,
+            "invalid": totals.invalid,
+            "skipped": totals.skipped,
+            "alerts": totals.alerts,
+            "consistent": totals.consistent(),
+        },
+        "alerts_by_severity": dict(tally.by_severity),
+        "alerts_by_kind": dict(tally.by_kind),
+        "events_by_kind": dict(tally.events_by_kind),
+        "alerts_by_rule": {rule: count for (rule, _, _, _), count in tally.rules.items()},
+        "events_by_jurisdiction": dict(tally.class_events),
+        "alerted_events_by_jurisdiction": dict(tally.class_alerted),
+        "distinct_requesters_by_jurisdiction": dict(tally.distinct_requesters()),
+        "owners_with_findings": sum(1 for party in tally.owners.values() if party.alerted),
+        "owners": len(tally.owners),
+        "reasons": dict(tally.reasons),
+        "queries_without_user": tally.query_without_user,
+        "invalid_by_reason": dict(tally.errors_by_code),
+        "skipped_by_reason": dict(tally.skipped_by_reason),
+        "seconds": round(info.seconds, 3),
+    }
+
+
+def _close(items: Iterator[Item]) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,301 @@
+"""The audit's running totals: everything the report needs, in memory bounded whatever the input size.
+
+Findings themselves go to disk as they are made; only counters and capped samples stay here. Every cap
+is counted past (a table of the first N agencies also says how many events it leaves out), so the report
+can state exactly what it shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeVar
+
+from monitor.alerts import Alert
+from monitor.events import AccessEvent
+from monitor.ingest import RowError, Skipped
+from monitor.purpose import Certainty, PurposeCategory, classify_purpose, is_redacted
+
+__all__ = ["Caps", "ListedEvent", "PartyTally", "Tally", "Totals", "mask_identifiers"]
+
+_K = TypeVar("_K", bound=Hashable)
+_IDENTIFIER = re.compile(r"\S*\d\S*")
+_DIGITS = re.compile(r"\d+")
+
+
+def mask_identifiers(reason: str) -> str:
+    """A reason with every token holding a digit (case numbers, plates) replaced by `#`, shortened."""
+    masked = " ".join(_IDENTIFIER.sub("#", reason).split())
+    return masked if len(masked) <= 60 else masked[:59] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """How much detail the report keeps; counts beyond a cap are still totalled."""
+
+    agencies: int = 20_000  # distinct (requester, class) and (owner, state) pairs itemised
+    listed: int = 500  # immigration-purpose searches and retention breaches listed one by one
+    error_examples: int = 50  # malformed rows shown in the report (errors.csv has them all)
+    reasons: int = 5_000  # distinct masked uninformative reasons counted
+    days: int = 4_000  # distinct days in the day-by-day series before only months are kept
+
+
+@dataclass(slots=True)
+class Totals:
+    """Every record is accounted for: records = events + invalid + skipped; events = clean + alerted."""
+
+    events: int = 0
+    clean: int = 0
+    alerted: int = 0
+    invalid: int = 0
+    skipped: int = 0
+    alerts: int = 0
+
+    @property
+    def records(self) -> int:
+        return self.events + self.invalid + self.skipped
+
+    def consistent(self) -> bool:
+        """Whether the totals add up (they always should; the report says so, or says they do not)."""
+        return self.events == self.clean + self.alerted and self.alerts >= self.alerted
+
+
+@dataclass(slots=True)
+class PartyTally:
+    """One requesting agency (or one owner): its events, the events with findings, and findings by kind."""
+
+    events: int = 0
+    alerted: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)  # events with at least one alert of the kind
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEvent:
+    """One event shown individually (an immigration-purpose search, a retention breach): no plate, no user."""
+
+    event_id: str
+    occurred_at: datetime
+    owner: str
+    requester: str
+    on_behalf_of: str | None
+    jurisdiction: str
+    severity: str
+    rule_ids: tuple[str, ...]
+    matched: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Tally:
+    """Bounded aggregates over one audit run."""
+
+    caps: Caps = field(default_factory=Caps)
+    totals: Totals = field(default_factory=Totals)
+    by_severity: Counter[str] = field(default_factory=Counter)  # alerts
+    by_kind: Counter[str] = field(default_factory=Counter)  # alerts
+    events_by_kind: Counter[str] = field(default_factory=Counter)  # events with >= 1 alert of the kind
+    kind_severity: Counter[tuple[str, str]] = field(default_factory=Counter)  # alerts
+    rules: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (rule, kind, severity, title)
+    citations: dict[str, dict[str, None]] = field(default_factory=dict)  # kind -> ordered set
+    kind_by_month: Counter[tuple[str, str]] = field(default_factory=Counter)  # (YYYY-MM, kind) -> events
+    kind_by_day: Counter[tuple[date, str]] | None = field(default_factory=Counter)
+    events_by_month: Counter[str] = field(default_factory=Counter)
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+    # requesters by jurisdiction class relative to the owner
+    class_events: Counter[str] = field(default_factory=Counter)
+    class_alerted: Counter[str] = field(default_factory=Counter)
+    requesters: dict[tuple[str, str], PartyTally] = field(default_factory=dict)
+    requesters_beyond_cap: Counter[str] = field(default_factory=Counter)  # class -> events not itemised
+    owners: dict[tuple[str, str | None], PartyTally] = field(default_factory=dict)
+    owners_beyond_cap: int = 0
+    # events listed one by one
+    immigration: list[ListedEvent] = field(default_factory=list)
+    immigration_groups: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # requester, class, matched
+    retention: list[ListedEvent] = field(default_factory=list)
+    # data quality
+    reasons: Counter[str] = field(default_factory=Counter)  # query events by what their reason says
+    uninformative_reasons: Counter[str] = field(default_factory=Counter)  # masked reason -> count
+    uninformative_beyond_cap: int = 0
+    query_without_user: int = 0
+    missing_elements: Counter[str] = field(default_factory=Counter)  # from record.incomplete alerts
+    errors_by_code: Counter[str] = field(default_factory=Counter)
+    error_examples: list[RowError] = field(default_factory=list)
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    event_types: Counter[str] = field(default_factory=Counter)
+    _days: set[date] = field(default_factory=set)
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def add_error(self, error: RowError) -> None:
+        self.totals.invalid += 1
+        code = error.reason.partition(":")[0].strip() or "invalid"
+        self.errors_by_code[code[:40]] += 1
+        if len(self.error_examples) < self.caps.error_examples:
+            self.error_examples.append(error)
+
+    def add_skipped(self, skipped: Skipped) -> None:
+        self.totals.skipped += 1
+        reason = _DIGITS.sub("#", skipped.reason)[:80]
+        if reason in self.skipped_by_reason or len(self.skipped_by_reason) < 100:
+            self.skipped_by_reason[reason] += 1
+        else:
+            self.skipped_by_reason["other reasons"] += 1
+
+    def add_event(self, event: AccessEvent, alerts: list[Alert], jurisdiction: str, owner_state: str | None) -> None:
+        """Count one judged event; `jurisdiction` is the requester's class relative to the owner."""
+        totals = self.totals
+        totals.events += 1
+        self.event_types[event.event_type] += 1
+        when = event.occurred_at
+        if self.first_event is None or when < self.first_event:
+            self.first_event = when
+        if self.last_event is None or when > self.last_event:
+            self.last_event = when
+        month = f"{when.year:04d}-{when.month:02d}"
+        self.events_by_month[month] += 1
+        if event.query is not None and event.event_type == "query":
+            self._add_reason(event)
+
+        kinds: set[str] = {alert.kind for alert in alerts}
+        self.class_events[jurisdiction] += 1
+        requester = self._party(self.requesters, (event.requester.agency, jurisdiction))
+        owner = self._party(self.owners, (event.owner.agency, owner_state))
+        if requester is None:
+            self.requesters_beyond_cap[jurisdiction] += 1
+        else:
+            requester.events += 1
+        if owner is None:
+            self.owners_beyond_cap += 1
+        else:
+            owner.events += 1
+        if not alerts:
+            totals.clean += 1
+            return
+
+        totals.alerted += 1
+        totals.alerts += len(alerts)
+        self.class_alerted[jurisdiction] += 1
+        for party in (requester, owner):
+            if party is not None:
+                party.alerted += 1
+                party.kinds.update(kinds)
+        self.events_by_kind.update(kinds)
+        by_day = self.kind_by_day
+        if by_day is not None:
+            day = when.date()
+            self._days.add(day)
+            if len(self._days) > self.caps.days:
+                by_day = self.kind_by_day = None  # too long a span for a daily series: months will do
+                self._days.clear()
+        for kind in kinds:
+            self.kind_by_month[month, kind] += 1
+            if by_day is not None:
+                by_day[day, kind] += 1
+        for alert in alerts:
+            self.by_severity[alert.severity] += 1
+            self.by_kind[alert.kind] += 1
+            self.kind_severity[alert.kind, alert.severity] += 1
+            self.rules[alert.rule_id, alert.kind, alert.severity, alert.title or ""] += 1
+            cited = self.citations.setdefault(alert.kind, {})
+            if len(cited) < 12:
+                cited.update(dict.fromkeys(alert.citations))
+            if alert.kind == "record.incomplete":
+                for element in alert.evidence.get("missing", "").split(","):
+                    if element:
+                        self.missing_elements[element] += 1
+        if "purpose.immigration" in kinds:
+            row = _listed(event, alerts, "purpose.immigration", jurisdiction)
+            if len(self.immigration) < self.caps.listed:
+                self.immigration.append(row)
+            group = (row.requester, row.jurisdiction, row.matched.casefold())
+            if group in self.immigration_groups or len(self.immigration_groups) < self.caps.listed:
+                self.immigration_groups[group] += 1
+            else:
+                self.immigration_groups["other requesters", "", ""] += 1
+        if "retention.exceeded" in kinds and len(self.retention) < self.caps.listed:
+            self.retention.append(_listed(event, alerts, "retention.exceeded", jurisdiction))
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _party(self, table: dict[_K, PartyTally], key: _K) -> PartyTally | None:
+        party = table.get(key)
+        if party is None and len(table) < self.caps.agencies:
+            party = table[key] = PartyTally()
+        return party
+
+    def _add_reason(self, event: AccessEvent) -> None:
+        query = event.query
+        assert query is not None
+        if not (event.requester.user or "").strip():
+            self.query_without_user += 1
+        reason = query.reason
+        if is_redacted(reason):
+            self.reasons["redacted"] += 1
+            return
+        hits = classify_purpose(reason)
+        if any(hit.category is PurposeCategory.MISSING for hit in hits):
+            self.reasons["missing"] += 1
+            return
+        uninformative = next((hit for hit in hits if hit.category is PurposeCategory.UNINFORMATIVE), None)
+        if uninformative is None:
+            self.reasons["stated"] += 1
+            return
+        strong = uninformative.certainty is Certainty.STRONG
+        self.reasons["uninformative" if strong else "vague"] += 1
+        masked = mask_identifiers(reason or "")
+        if masked in self.uninformative_reasons or len(self.uninformative_reasons) < self.caps.reasons:
+            self.uninformative_reasons[masked] += 1
+        else:
+            self.uninformative_beyond_cap += 1
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def distinct_requesters(self) -> Counter[str]:
+        """Distinct requesting agencies per jurisdiction class (among those itemised)."""
+        return Counter(jurisdiction for _, jurisdiction in self.requesters)
+
+    def requesters_in(self, jurisdiction: str, limit: int) -> list[tuple[str, PartyTally]]:
+        """The agencies of one class with the most events, most first (ties by name)."""
+        rows = [(name, party) for (name, cls), party in self.requesters.items() if cls == jurisdiction]
+        rows.sort(key=lambda row: (-row[1].events, row[0].casefold()))
+        return rows[:limit]
+
+    def owners_with(self, kind: str) -> list[tuple[str, str | None, int]]:
+        """Owners with events of one kind: (agency, state, events), most first."""
+        rows = [(name, state, party.kinds[kind]) for (name, state), party in self.owners.items() if party.kinds[kind]]
+        rows.sort(key=lambda row: (-row[2], row[0].casefold()))
+        return rows
+
+
+_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _listed(event: AccessEvent, alerts: list[Alert], kind: str, jurisdiction: str) -> ListedEvent:
+    """One event of `kind` as a report row: the matched words or the reach, never the whole reason."""
+    mine = [alert for alert in alerts if alert.kind == kind]
+    first = mine[0]
+    evidence = first.evidence
+    if kind == "retention.exceeded":
+        matched = f"{evidence.get('reach_days', '?')} days back"
+        detail = f"retention {evidence.get('retention_days', '?')} days"
+    else:
+        matched = evidence.get("matched", "")
+        term = evidence.get("term", "")
+        detail = term if term.casefold() != matched.casefold() else ""
+        detail = detail or evidence.get("basis", "")
+    return ListedEvent(
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        owner=event.owner.agency,
+        requester=event.requester.agency,
+        on_behalf_of=event.requester.on_behalf_of,
+        jurisdiction=first.requester.jurisdiction or jurisdiction,
+        severity=min((alert.severity for alert in mine), key=_SEVERITY_RANK.__getitem__),
+        rule_ids=tuple(dict.fromkeys(alert.rule_id for alert in mine)),
+        matched=matched,
+        detail=detail,
+    )

@@ -1,0 +1,1 @@
+"""Packaged data of the jurisdiction resolver (the gazetteer) and the script that regenerates it."""

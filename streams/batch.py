@@ -1,0 +1,128 @@
+"""One batch of input messages judged: the alerts to publish, the dead letters, and the counts.
+
+Plain Python with no Kafka import, so the worker's per-message logic is tested without a broker and
+the Faust agent only moves bytes. Every message read ends up in exactly one of three outcomes:
+alerted, clean, or invalid (dead-lettered with its original bytes and the reason).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from monitor.alerts import Alert, encode_alert
+from monitor.events import AccessEvent, EventError, decode_event
+
+__all__ = [
+    "DLQ_HEADERS",
+    "ENGINE_ERROR",
+    "BatchResult",
+    "DeadLetter",
+    "Judge",
+    "Message",
+    "judge_batch",
+]
+
+ENGINE_ERROR = "engine_error"
+"""DLQ reason for a valid event the engine failed on: a bug to fix, kept with the event for replay."""
+
+# Header names on a dead letter; the value is the producer's original bytes, untouched.
+DLQ_HEADERS = (
+    "alpr-reason",  # invalid_json | invalid_field | invalid_encoding | oversize | engine_error
+    "alpr-detail",  # what is wrong, in words
+    "alpr-field",  # JSON path of the offending field, when known
+    "alpr-event-id",  # the record's event_id, when it could be read at all
+    "alpr-source-topic",
+    "alpr-source-partition",
+    "alpr-source-offset",
+)
+
+
+class Judge(Protocol):
+    """What the batch needs from the engine (monitor.engine.Engine satisfies it)."""
+
+    def judge(self, event: AccessEvent) -> list[Alert]: ...
+
+
+class Message(NamedTuple):
+    """One input message as read from the topic."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An unreadable message: original key and bytes, and headers saying why and where it came from."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    error: EventError
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch produced; `processed` counts by (event_type, outcome)."""
+
+    alerts: list[tuple[Alert, bytes]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    processed: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def read(self) -> int:
+        return sum(self.processed.values())
+
+
+def _dead_letter(message: Message, error: EventError, source_topic: str) -> DeadLetter:
+    values = (
+        error.reason,
+        error.detail,
+        error.field or "",
+        error.event_id or "",
+        source_topic,
+        str(message.partition),
+        str(message.offset),
+    )
+    headers = [(name, value.encode()) for name, value in zip(DLQ_HEADERS, values, strict=True)]
+    return DeadLetter(message.key, message.value, headers, error, message.partition, message.offset)
+
+
+def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -> BatchResult:
+    """Decode and judge each message; unreadable ones become dead letters, never exceptions."""
+    result = BatchResult()
+    alerts_add = result.alerts.append
+    processed = result.processed
+    judge = engine.judge
+    for message in messages:
+        raw = message.value
+        try:
+            if raw is None:
+                # A tombstone is not an event; say so instead of letting the decoder guess.
+                raise EventError("invalid_json", "empty message (null value)")
+            event = decode_event(raw)
+        except EventError as error:
+            result.dead.append(_dead_letter(message, error, source_topic))
+            processed["unknown", "invalid"] += 1
+            continue
+        try:
+            alerts = judge(event)
+        except Exception as exc:  # a rule bug must not turn one event into a crash loop
+            error = EventError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}", event_id=event.event_id)
+            error.__cause__ = exc
+            result.dead.append(_dead_letter(message, error, source_topic))
+            processed[event.event_type, "invalid"] += 1
+            continue
+        if alerts:
+            for alert in alerts:
+                alerts_add((alert, encode_alert(alert)))
+            processed[event.event_type, "alerted"] += 1
+        else:
+            processed[event.event_type, "clean"] += 1
+    return result

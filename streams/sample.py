@@ -1,0 +1,174 @@
+"""The demo's built-in sample: a few minutes of realistic ALPR audit traffic, as v1 messages.
+
+Modelled on published audit logs and the cases that made the news: a California Highway Patrol search
+of Oakland's cameras for an "ICE case", federal and out-of-state searches of California data, and Long
+Beach's 2020 "group approval" that let hundreds of agencies in at once. Most of it is clean in-state
+traffic, as in real logs, and one message is broken so the dead-letter path shows too.
+
+Plates and user ids here are made up; they are hashed before anything prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.events import AccessEvent, Owner, Query, Requester, Sharing, Source, encode_event
+
+__all__ = ["OAKLAND", "SampleMessage", "sample_messages"]
+
+OAKLAND = Owner(agency="Oakland CA PD", ori="CA0010900", state="CA")
+LONG_BEACH = Owner(agency="Long Beach CA PD", state="CA")
+SAN_FRANCISCO = Owner(agency="San Francisco CA PD", state="CA")
+_SOURCE = Source(vendor="flock", log="network_audit")
+
+
+@dataclass(frozen=True, slots=True)
+class SampleMessage:
+    """One message of the sample; `expect` names the alert kinds it should raise (none: clean; "dlq": broken)."""
+
+    key: bytes
+    value: bytes
+    label: str
+    expect: tuple[str, ...]
+
+
+def _search(
+    event_id: str,
+    at: datetime,
+    owner: Owner,
+    requester: Requester,
+    plate: str,
+    reason: str | None,
+    *,
+    days_back: int = 1,
+    devices: int = 120,
+    networks: int = 1,
+) -> AccessEvent:
+    return AccessEvent(
+        event_id=event_id,
+        event_type="query",
+        occurred_at=at,
+        owner=owner,
+        requester=requester,
+        query=Query(
+            plate=plate,
+            reason=reason,
+            time_frame_start=at - timedelta(days=days_back),
+            time_frame_end=at,
+            networks_searched=networks,
+            devices_searched=devices,
+            search_type="search",
+        ),
+        source=_SOURCE,
+    )
+
+
+def sample_messages(now: datetime) -> list[SampleMessage]:
+    """The sample, timed in the minutes before `now` so detection lag and retention checks are realistic."""
+
+    def at(seconds_ago: float) -> datetime:
+        return now - timedelta(seconds=seconds_ago)
+
+    def msg(event: AccessEvent, label: str, *expect: str) -> SampleMessage:
+        return SampleMessage(event.event_id.encode(), encode_event(event), label, expect)
+
+    alameda = Requester(agency="Alameda County CA SO", ori="CA0010000", state="CA", user="dep-4471")
+    berkeley = Requester(agency="Berkeley CA PD", ori="CA0010300", state="CA", user="ofc-2208")
+    oakland_user = Requester(agency="Oakland CA PD", ori="CA0010900", state="CA", user="sgt-0193")
+    san_leandro = Requester(agency="San Leandro CA PD", state="CA", user="det-0552")
+    chp = Requester(agency="California Highway Patrol", ori="CA0349400", state="CA", user="chp-10931")
+    fbi = Requester(agency="Federal Bureau of Investigation", user="sa-7713")
+    georgia = Requester(agency="Acworth GA PD", state="GA", user="ofc-118")
+    texas = Requester(agency="Texas Department of Public Safety", state="TX", user="trp-5520")
+
+    messages = [
+        msg(_search("oak-2025-000101", at(290), OAKLAND, alameda, "7ABC123", "stolen vehicle 25-0412"), "clean"),
+        msg(_search("oak-2025-000102", at(270), OAKLAND, berkeley, "8KLM904", "hit and run 25-1187"), "clean"),
+        msg(
+            _search("oak-2025-000103", at(250), OAKLAND, chp, "6TRX551", "ICE case", days_back=3, networks=2),
+            "CHP searches Oakland's cameras for an 'ICE case'",
+            "purpose.immigration",
+        ),
+        msg(_search("oak-2025-000104", at(230), OAKLAND, oakland_user, "5WQE330", "armed robbery 25-3301"), "clean"),
+        msg(
+            _search("oak-2025-000105", at(210), OAKLAND, fbi, "4HJD872", "fugitive task force 25-FTF-19"),
+            "FBI searches Oakland's cameras",
+            "recipient.federal",
+        ),
+        msg(
+            _search(
+                "oak-2025-000106", at(190), OAKLAND, georgia, "BQX4471", "stolen vehicle", networks=1100, devices=83000
+            ),
+            "Georgia agency searches Oakland's cameras in a nationwide search",
+            "recipient.out_of_state",
+        ),
+        msg(
+            _search("oak-2025-000107", at(170), OAKLAND, san_leandro, "3FGH118", "missing person - AMBER alert"),
+            "clean",
+        ),
+        msg(
+            _search(
+                "oak-2025-000108",
+                at(150),
+                OAKLAND,
+                texas,
+                "9ZZP301",
+                "abortion investigation",
+                days_back=7,
+                devices=83000,
+            ),
+            "Texas DPS searches Oakland's cameras in an abortion investigation",
+            "recipient.out_of_state",
+            "purpose.reproductive_health",
+        ),
+        msg(
+            _search("oak-2025-000109", at(130), OAKLAND, alameda, "7PLK220", "inv"),
+            "terse reason",
+            "purpose.uninformative",
+        ),
+        SampleMessage(
+            b"oak-2025-000110",
+            b'{"event_id": "oak-2025-000110", "event_type": "query", "occurred_at": "2025-04-22T17:03:11Z", "owner":',
+            "a truncated message from a broken exporter",
+            ("dlq",),
+        ),
+        msg(
+            AccessEvent(
+                event_id="lb-2020-sharing-0042",
+                event_type="sharing_change",
+                occurred_at=at(110),
+                owner=LONG_BEACH,
+                requester=Requester(agency="Torrance CA PD", state="CA"),
+                sharing=Sharing(
+                    action="approve_request",
+                    direction="outbound",
+                    actor="contract-admin-3",
+                    approval_mode="group",
+                    batch_size=312,
+                    command_review=False,
+                ),
+                source=Source(vendor="flock", log="sharing_audit"),
+            ),
+            "Long Beach approves 312 access requests in one group action",
+            "sharing.group_approval",
+            "sharing.unreviewed",
+        ),
+        msg(
+            _search(
+                "sf-2025-004411",
+                at(90),
+                SAN_FRANCISCO,
+                Requester(agency="San Mateo County CA SO", state="CA", user="dep-3390"),
+                "6MNB227",
+                "carjacking 25-0881",
+            ),
+            "clean",
+        ),
+        msg(
+            _search("oak-2025-000111", at(70), OAKLAND, berkeley, "8RTY665", "burglary suspect vehicle 25-1204"),
+            "clean",
+        ),
+        msg(_search("oak-2025-000112", at(50), OAKLAND, chp, "5CVB903", "felony evading 25-CHP-0771"), "clean"),
+    ]
+    return messages

@@ -1,0 +1,68 @@
+"""`alpr-monitor worker`: the live path, run until SIGTERM or SIGINT.
+
+Start-up order: policy (a bad one stops here with exit status 2), then /metrics, then the Faust worker,
+so Prometheus sees the policy version from the first scrape.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import faust
+import structlog
+
+from monitor.hashing import Pseudonymizer
+from monitor.policy import PolicyError
+from monitor.rules.pack import PackError
+from monitor.settings import Settings
+from streams.app import create_app
+from streams.metrics import WorkerMetrics
+from streams.policy_reload import PolicyWatcher
+
+__all__ = ["run_worker"]
+
+log = structlog.get_logger(__name__)
+
+EXIT_BAD_CONFIG = 2
+
+
+def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
+    """Run the worker until a stop signal; return the process exit status."""
+    metrics = WorkerMetrics()
+    try:
+        watcher = PolicyWatcher(settings.policy_path, pseudonymizer, metrics)
+    except (PolicyError, PackError) as exc:
+        log.error("cannot use the policy; not starting", error=str(exc))
+        print(f"alpr-monitor worker: cannot use the policy: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        server = metrics.serve(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        message = f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port}: {exc.strerror}"
+        print(f"alpr-monitor worker: {message}; set ALPR_METRICS_PORT or --metrics-port", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    app = create_app(settings, watcher.current, metrics=metrics, policy_watcher=watcher)
+    log.info(
+        "worker starting",
+        broker=settings.broker,
+        input_topic=settings.input_topic,
+        alerts_topic=settings.alerts_topic,
+        dlq_topic=settings.dlq_topic,
+        app_id=settings.app_id,
+        policy_version=watcher.current().version,
+        metrics=f"http://{settings.metrics_host}:{server.port}/metrics",
+    )
+    # Faust's own banner, logging setup and stdout redirection are off: structlog owns the output.
+    worker = faust.Worker(
+        app, loglevel=settings.log_level, quiet=True, override_logging=False, redirect_stdouts=False
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:  # mode's Worker always leaves through sys.exit
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    else:  # pragma: no cover - execute_from_commandline never returns
+        status = 0
+    finally:
+        server.close()
+    log.info("worker stopped", status=status)
+    return status
