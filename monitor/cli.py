@@ -48,11 +48,22 @@ def _engine(settings: Any, pseudonymizer: Any) -> Any:
 
 
 def _ingest_options(args: argparse.Namespace) -> Any:
-    from monitor.events import Owner
+    from datetime import datetime
+
+    from monitor.events import Owner, Requester
     from monitor.ingest import IngestOptions
 
-    owner = Owner(agency=args.owner, state=args.owner_state) if getattr(args, "owner", None) else None
-    return IngestOptions(owner=owner)
+    owner = Owner(agency=args.owner, state=args.owner_state) if args.owner else None
+    requester = Requester(agency=args.default_requester) if args.default_requester else None
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    return IngestOptions(
+        owner=owner,
+        default_requester=requester,
+        source_vendor=args.source_vendor,
+        assume_tz=args.assume_tz,
+        as_of=as_of,
+        encoding=args.encoding,
+    )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -177,6 +188,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--format", help="input format (default: detected from the header); see `--format list`")
         sub.add_argument("--owner", help="owner agency, for exports that do not name it")
         sub.add_argument("--owner-state", help="owner's two-letter state")
+        sub.add_argument("--default-requester", help="requester agency for rows that name none (org audits)")
+        sub.add_argument("--as-of", help="ISO date a sharing list was observed (lists carry no per-row time)")
+        sub.add_argument("--assume-tz", default="UTC", help="zone for timestamps written without one")
+        sub.add_argument("--encoding", default="utf-8", help="text encoding of CSV and text exports")
+        sub.add_argument("--source-vendor", help="override source.vendor (white-label resellers)")
 
     check = commands.add_parser("check", help="judge events in files; alerts as JSON lines on stdout")
     common(check, kafka=False)
