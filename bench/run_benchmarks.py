@@ -9,6 +9,8 @@ Prints, with the median of `--repeats` runs for each throughput figure:
 3. latency: p50/p99 from producing an event to its alert being readable on the alerts topic, at a
    fixed moderate rate;
 4. check: `alpr-monitor check` over a generated JSONL file (process wall time), and in-process.
+Two references explain the worker's figure: the same batch code on plain aiokafka (no Faust), and a
+Faust agent that does no work at all (bench/faust_ceiling.py).
 Targets from the issue: worker >= 20,000 events/s on one core and >= 0.3 x passthrough; check >= 100,000 events/s.
 """
 
@@ -170,6 +172,73 @@ async def passthrough(bootstrap: str, source: str, target: str, expected: int, g
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def judge_without_faust(
+    bootstrap: str, source: str, name: str, expected: int, engine: Any, batch_size: int = 1000
+) -> float:
+    """Reference, not the product: the worker's batch code (streams.batch.judge_batch) on plain aiokafka.
+
+    Same guarantees as the agent: alerts and dead letters acknowledged before the batch's offsets are
+    committed. Shows how much of the worker's cost is the engine and how much is the stream framework.
+    """
+    from streams.batch import Message, judge_batch
+
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=name,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await consumer.start()
+    await producer.start()
+    try:
+        count = 0
+        first: float | None = None
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while count < expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reference: only {count} of {expected} messages within {WAIT_LIMIT_S:.0f} s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=batch_size)
+            if batches and first is None:
+                first = time.perf_counter()
+            for tp, records in batches.items():
+                messages = [Message(r.key, r.value, r.partition, r.offset) for r in records]
+                result = judge_batch(engine, messages, source)
+                pending = [
+                    await producer.send(f"{name}.alerts", payload, key=alert.alert_id.encode())
+                    for alert, payload in result.alerts
+                ]
+                pending += [
+                    await producer.send(f"{name}.dlq", dead.value, key=dead.key, headers=dead.headers)
+                    for dead in result.dead
+                ]
+                await asyncio.gather(*pending)
+                await consumer.commit({tp: records[-1].offset + 1})
+                count += len(records)
+        assert first is not None
+        return expected / (time.perf_counter() - first)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def faust_ceiling(bootstrap: str, topic: str, count: int) -> float:
+    """events/s of a Faust agent that does no work (bench/faust_ceiling.py, its own process)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "faust_ceiling.py"), bootstrap, topic, str(count)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_LIMIT_S,
+        check=False,
+    )
+    for line in reversed(proc.stderr.splitlines()):
+        with suppress(ValueError):
+            return float(line.strip())
+    raise RuntimeError(f"faust_ceiling.py printed no rate (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
 
 
 # -- worker process -------------------------------------------------------------------------------
@@ -438,6 +507,15 @@ def main(argv: list[str] | None = None) -> int:
                 for rep in range(args.repeats)
             ]
             worker_rate = runs("worker", worker_rates)
+            reference_rates = []
+            for rep in range(args.repeats):
+                name = f"bench-reference-{rep}"
+                for output in (f"{name}.alerts", f"{name}.dlq"):
+                    asyncio.run(broker.create_topic(output, 1))
+                reference_rates.append(asyncio.run(judge_without_faust(broker.bootstrap, source, name, loaded, engine)))
+            runs("reference: same batch code on plain aiokafka, no Faust (in this process)", reference_rates)
+            ceiling = [faust_ceiling(broker.bootstrap, source, loaded) for _ in range(args.repeats)]
+            runs("reference: Faust agent doing no work (noack_take + ack, own process)", ceiling)
 
             print(f"3. detection latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s:")
             readable, detected = asyncio.run(latency_run(broker, workdir, args.latency_rate, args.latency_seconds))

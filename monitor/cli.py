@@ -173,6 +173,20 @@ def _cmd_streams(args: argparse.Namespace) -> int:
     return produce_files(settings, args.paths, fmt=args.format, rate=args.rate, options=_ingest_options(args))
 
 
+def _cmd_notify(args: argparse.Namespace) -> int:
+    """Per-violation notifier (streams/notifier.py): alerts topic -> webhook, Slack, PagerDuty."""
+    from monitor.logging import configure_logging
+    from monitor.notify import NotifierSettings
+
+    settings = _settings(args, alerts_topic=args.alerts_topic)
+    configure_logging(settings.log_format, settings.log_level)
+    flags = {"config_path": args.config, "group_id": args.group, "metrics_port": args.notify_metrics_port}
+    notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})
+    from streams.notifier import run_notifier
+
+    return run_notifier(settings, notify)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alpr-monitor", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -221,6 +235,16 @@ def _parser() -> argparse.ArgumentParser:
     input_options(produce)
     produce.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
     produce.set_defaults(handler=_cmd_streams)
+
+    notify = commands.add_parser("notify", help="post each alert to webhook, Slack and PagerDuty endpoints")
+    notify.add_argument("--config", help="endpoints YAML file (env ALPR_NOTIFY_CONFIG_PATH)")
+    notify.add_argument("--broker", help="Kafka bootstrap URL (env ALPR_BROKER)")
+    notify.add_argument("--topic", dest="alerts_topic", help="alerts topic (env ALPR_ALERTS_TOPIC)")
+    notify.add_argument("--group", help="consumer group (env ALPR_NOTIFY_GROUP_ID)")
+    notify.add_argument(
+        "--metrics-port", dest="notify_metrics_port", type=int, help="port for /metrics (env ALPR_NOTIFY_METRICS_PORT)"
+    )
+    notify.set_defaults(handler=_cmd_notify)
 
     policy = commands.add_parser("policy", help="rule-pack tests and lint")
     policy.add_argument("action", choices=["test", "lint"])

@@ -73,7 +73,7 @@ def audit_graph(engine: Engine, out: Path) -> None:
     result = run.finish()
     figures = json.loads(result.files["figures"].read_text())
 
-    owners_out: set[str] = set()
+    owners_out: Counter[str] = Counter()
     grants_out: set[str] = set()
     owners_all: set[str] = set()
     federal: Counter[str] = Counter()
@@ -88,7 +88,7 @@ def audit_graph(engine: Engine, out: Path) -> None:
         kind, agency, event_id = alert["kind"], str(requester["agency"]), str(alert["event_id"])
         owners_all.add(str(owner["agency"]))
         if kind == "recipient.out_of_state":
-            owners_out.add(str(owner["agency"]))
+            owners_out[str(owner["agency"])] += 1
             grants_out.add(event_id)
         elif kind == "recipient.federal":
             federal[agency] += 1
@@ -112,7 +112,10 @@ def audit_graph(engine: Engine, out: Path) -> None:
         f"California agencies that granted access to out-of-state agencies: {len(owners_out)} of {owners}; "
         f"such grants: {len(grants_out):,}"
     )
-    print(f"federal recipients ({sum(federal.values())} grants, {len(federal)} names):")
+    for name, count in owners_out.most_common():
+        print(f"  {count:4d}  {name}")
+    # Each graph row is one (owner, recipient) pair, so a recipient's grants are the agencies that granted them.
+    print(f"federal recipients ({sum(federal.values())} grants, {len(federal)} names; grants = granting CA agencies):")
     for name, count in federal.most_common():
         print(f"  {count:4d}  {name}")
     print(f"private / tribal / placeholder recipients ({sum(non_public.values())} grants):")

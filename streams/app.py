@@ -54,7 +54,7 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         "web_enabled": False,  # /metrics is served by prometheus-client, not Faust's web server
         "consumer_auto_offset_reset": "earliest",  # a new group starts at the oldest event, never skips
         # Prefetch a few batches so the next one is waiting while this one's sends are acknowledged.
-        "stream_buffer_maxsize": max(4096, 4 * settings.batch_size),
+        "stream_buffer_maxsize": 32768,
         # A killed worker's partitions move to a restarted one after this long (Faust's default is 60 s).
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,

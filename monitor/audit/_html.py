@@ -20,6 +20,7 @@ from ._words import (
     SEVERITY_ORDER,
     class_label,
     kind_label,
+    record_nouns,
 )
 
 __all__ = ["render_html"]
@@ -29,6 +30,22 @@ QUALITY_KINDS = ("purpose.missing", "purpose.uninformative", "record.incomplete"
 NON_PUBLIC = ("private", "tribal", "placeholder")
 TOP_AGENCIES = 25
 TOP_OWNERS = 100
+_SHORT = {
+    "recipient.federal": "Federal",
+    "recipient.out_of_state": "Out of state",
+    "recipient.non_public": "Non-public",
+    "recipient.unresolved": "Unresolved",
+    "purpose.immigration": "Immigration",
+}
+_PROBLEMS = {
+    "invalid_json": "not valid JSON",
+    "invalid_field": "a field holds an impossible value",
+    "missing_field": "a required field is empty",
+    "bad_row": "wrong number of cells",
+    "invalid_encoding": "bytes not valid in the file's encoding",
+    "unparseable": "the record cannot be parsed",
+    "oversize": "the record is too large",
+}
 _SHOWN = 20  # rows of a long list shown before "show more"
 
 _CSS = """
@@ -60,7 +77,8 @@ nav { font-size: 13px; margin: 14px 0 0; } nav a { color: var(--muted); margin-r
 table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 13.5px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 th { background: var(--band); font-weight: 600; font-size: 12.5px; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; } td.n { white-space: nowrap; }
+.wide { overflow-x: auto; }
 td.id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; color: var(--muted);
         overflow-wrap: anywhere; }
 tbody tr:nth-child(even) td { background: #fbfbfc; }
@@ -108,7 +126,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Itera
         "<tr>" + "".join(f"<td{' class=n' if i in right else ''}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -138,12 +156,7 @@ class _Report:
         self.info = info
         types = set(tally.event_types)
         # Say what the records are: a sharing list holds grants, a search audit searches.
-        if types == {"sharing_change"}:
-            self.one, self.many, self.by = "grant", "grants", "to"
-        elif types == {"query"}:
-            self.one, self.many, self.by = "search", "searches", "by"
-        else:
-            self.one, self.many, self.by = "access", "accesses", "by"
+        self.one, self.many, self.by = record_nouns(types)
         self.searches = "query" in types
 
     def render(self) -> str:
@@ -260,9 +273,12 @@ class _Report:
                 f"{self.many} ({_n(totals.clean)} without findings + {_n(totals.alerted)} with findings), "
                 f"{_n(totals.invalid)} malformed and {_n(totals.skipped)} skipped"
                 f"{' (repeats, blank rows, log entries that are not accesses)' if totals.skipped else ''}. "
-                f"The {_n(totals.alerted)} {self.many} with findings "
-                f"produced {_n(totals.alerts)} alerts{f' ({severities})' if severities else ''}; one {self.one} can "
-                "break several rules.</p>"
+                + (
+                    f"The {_n(totals.alerted)} {self.many} with findings produced {_n(totals.alerts)} alerts "
+                    f"({severities}); one {self.one} can break several rules.</p>"
+                    if totals.alerted
+                    else f"No {self.one} drew a finding.</p>"
+                )
             )
         else:
             check = (
@@ -285,9 +301,26 @@ class _Report:
             ("Jurisdiction", "Distinct agencies", self.many.capitalize(), "With findings"), rows, numeric=(1, 2, 3)
         )
         return (
-            f'<section id="headline"><h2>Summary</h2><div class="cards">{html}</div>{check}'
+            f'<section id="headline"><h2>Summary</h2><div class="cards">{html}</div>{check}{self._owner_line()}'
             f"<h3>Who got the data, by jurisdiction</h3>{table}</section>"
         )
+
+    def _owner_line(self) -> str:
+        """With several data owners, how many of them let each kind of prohibited recipient in."""
+        tally = self.tally
+        if len(tally.owners) <= 1:
+            return ""
+        words = {
+            "recipient.out_of_state": "out-of-state agencies",
+            "recipient.federal": "federal agencies",
+            "recipient.non_public": "private, tribal or test bodies",
+        }
+        counts = [(len(tally.owners_with(kind)), text) for kind, text in words.items() if tally.events_by_kind[kind]]
+        if not counts:
+            return ""
+        verb = "granted access to" if self.by == "to" else "had their data searched by"
+        listed = "; ".join(f"<strong>{_n(count)}</strong> {verb} {_e(text)}" for count, text in counts)
+        return f"<p>Of the {_n(len(tally.owners))} data owners in these records, {listed}.</p>"
 
     def _findings(self) -> str:
         tally = self.tally
@@ -421,12 +454,13 @@ class _Report:
             )
             for (name, state), party in owners[:TOP_OWNERS]
         ]
-        headers = ("Data owner", "State", self.many.capitalize(), "With findings", *map(kind_label, columns))
+        headers = ("Data owner", "State", self.many.capitalize(), "With findings", *(_SHORT[kind] for kind in columns))
         numeric = range(2, 4 + len(columns))
         text = (
             f"{_n(len(tally.owners))} agencies' data appear in these records; {_n(len(owners))} of them have "
-            "findings. The state is the one the monitor established for the owner (from the policy, the record, "
-            "or the owner's name); “?” means none could be established, and then no state law pack applies."
+            "findings, counted here by the kind of recipient or purpose. The state is the one the monitor "
+            "established for the owner (from the policy, the record, or the owner's name); “?” means none could be "
+            "established, and then no state law pack applies."
         )
         shown = (
             "" if len(owners) <= TOP_OWNERS else f"<p class=note>Showing the {TOP_OWNERS} with the most findings.</p>"
@@ -555,7 +589,10 @@ class _Report:
             parts.append("<h3>Incomplete access records</h3>" + _table(("Missing element", "Records"), rows, (1,)))
         parts.append(f"<h3>Malformed records: {_n(totals.invalid)}</h3>")
         if totals.invalid:
-            rows = [(_e(code), _n(count)) for code, count in tally.errors_by_code.most_common()]
+            rows = [
+                (f"{_e(_PROBLEMS.get(code, code))} <span class=id>{_e(code)}</span>", _n(count))
+                for code, count in tally.errors_by_code.most_common()
+            ]
             parts.append(
                 "<p>These records could not be read as access events. They are not judged, and a "
                 "violation could hide in them; each is listed with file, line and reason in errors.csv.</p>"
@@ -566,7 +603,7 @@ class _Report:
                 for error in tally.error_examples[:15]
             ]
             parts.append(
-                f"<p class=note>The first {len(examples)}:</p>"
+                f"<p class=note>{'All' if len(examples) == totals.invalid else 'The first'} {len(examples)}:</p>"
                 + _table(("File", "Line", "Reason", "Field"), examples, (1,))
             )
         else:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from ._info import RunInfo
 from ._tally import Tally
-from ._words import CLASS_ORDER, SEVERITY_ORDER, class_label, kind_label
+from ._words import CLASS_ORDER, SEVERITY_ORDER, class_label, kind_label, record_nouns
 
 __all__ = ["md_text", "render_markdown"]
 
@@ -32,33 +32,44 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
     """The summary as Markdown."""
     totals = tally.totals
     classes = tally.class_events
+    _, many, by = record_nouns(set(tally.event_types))
     lines = [f"# {md_text(info.title)}", ""]
     if info.scope:
         lines += [md_text(info.scope), ""]
     if tally.first_event is not None and tally.last_event is not None:
-        lines.append(f"- Period: {tally.first_event.date()} to {tally.last_event.date()}")
-    inputs = ", ".join(md_text(item.path) for item in info.inputs) or "standard input"
-    lines += [f"- Input: {inputs}", f"- Policy version: `{info.policy_version}`", ""]
+        first, last = tally.first_event.date(), tally.last_event.date()
+        lines.append(f"- Period: {first}" + (f" to {last}" if last != first else ""))
+    inputs = ", ".join(md_text(item.path) for item in info.inputs)
+    if inputs:
+        lines.append(f"- Input: {inputs}")
+    lines += [f"- Policy version: `{info.policy_version}`", ""]
 
     severities = ", ".join(f"{tally.by_severity[s]:,} {s}" for s in SEVERITY_ORDER if tally.by_severity[s]) or "none"
     lines += [
         "## Headline",
         "",
-        f"- Events audited: **{totals.events:,}** "
+        f"- {many.capitalize()} audited: **{totals.events:,}** "
         f"({totals.clean:,} without findings, {totals.alerted:,} with findings)",
         f"- Alerts: **{totals.alerts:,}** ({severities})",
-        f"- Accesses by federal agencies: **{classes['federal']:,}**; by out-of-state agencies: "
-        f"**{classes['out_of_state']:,}**; by private, tribal or test bodies: "
+        f"- {many.capitalize()} {by} federal agencies: **{classes['federal']:,}**; {by} out-of-state agencies: "
+        f"**{classes['out_of_state']:,}**; {by} private, tribal or test bodies: "
         f"**{classes['private'] + classes['tribal'] + classes['placeholder']:,}**",
-        f"- Records read: {totals.records:,} = {totals.events:,} events + {totals.invalid:,} malformed + "
+        f"- Records read: {totals.records:,} = {totals.events:,} {many} + {totals.invalid:,} malformed + "
         f"{totals.skipped:,} skipped"
         + (" (totals add up)" if totals.consistent() else " (**totals do not add up: report this**)"),
-        "",
     ]
+    if len(tally.owners) > 1:
+        shared = ", ".join(
+            f"{len(tally.owners_with(kind))} with {kind_label(kind).lower()} findings"
+            for kind in ("recipient.out_of_state", "recipient.federal", "recipient.non_public", "purpose.immigration")
+            if tally.events_by_kind[kind]
+        )
+        lines.append(f"- Data owners: {len(tally.owners):,}" + (f" ({shared})" if shared else ""))
+    lines.append("")
     distinct = tally.distinct_requesters()
-    lines += ["## Requesting agencies by jurisdiction", ""]
+    lines += ["## Who got the data, by jurisdiction", ""]
     lines += _table(
-        ("Jurisdiction", "Distinct agencies", "Accesses", "With findings"),
+        ("Jurisdiction", "Distinct agencies", many.capitalize(), "With findings"),
         (
             (class_label(cls), f"{distinct[cls]:,}", f"{classes[cls]:,}", f"{tally.class_alerted[cls]:,}")
             for cls in CLASS_ORDER
@@ -68,7 +79,7 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
     if tally.by_kind:
         lines += ["## Findings by kind", ""]
         lines += _table(
-            ("Kind", "Events", "Alerts"),
+            ("Kind", many.capitalize(), "Alerts"),
             (
                 (kind_label(kind), f"{tally.events_by_kind[kind]:,}", f"{count:,}")
                 for kind, count in tally.by_kind.most_common()
@@ -79,7 +90,7 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
         if top:
             lines += [f"## Top {class_label(cls).lower()} requesters", ""]
             lines += _table(
-                ("Agency", "Accesses", "With findings"),
+                ("Agency", many.capitalize(), "With findings"),
                 ((md_text(name), f"{party.events:,}", f"{party.alerted:,}") for name, party in top),
             )
     if tally.immigration:

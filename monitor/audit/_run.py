@@ -246,6 +246,7 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "distinct_requesters_by_jurisdiction": dict(tally.distinct_requesters()),
         "owners_with_findings": sum(1 for party in tally.owners.values() if party.alerted),
         "owners": len(tally.owners),
+        "owners_by_kind": {kind: len(tally.owners_with(kind)) for kind in tally.events_by_kind},
         "reasons": dict(tally.reasons),
         "queries_without_user": tally.query_without_user,
         "invalid_by_reason": dict(tally.errors_by_code),

@@ -211,7 +211,7 @@ class Tally:
             row = _listed(event, alerts, "purpose.immigration", jurisdiction)
             if len(self.immigration) < self.caps.listed:
                 self.immigration.append(row)
-            group = (row.requester, row.jurisdiction, row.matched.casefold())
+            group = (row.requester, row.jurisdiction, row.matched)
             if group in self.immigration_groups or len(self.immigration_groups) < self.caps.listed:
                 self.immigration_groups[group] += 1
             else:
@@ -246,7 +246,7 @@ class Tally:
             return
         strong = uninformative.certainty is Certainty.STRONG
         self.reasons["uninformative" if strong else "vague"] += 1
-        masked = mask_identifiers(reason or "")
+        masked = mask_identifiers(reason or "").casefold()  # "Investigation" and "INVESTIGATION" are one reason
         if masked in self.uninformative_reasons or len(self.uninformative_reasons) < self.caps.reasons:
             self.uninformative_reasons[masked] += 1
         else:

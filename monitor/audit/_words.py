@@ -86,3 +86,12 @@ def kind_label(kind: str) -> str:
 def class_label(jurisdiction: str) -> str:
     """A jurisdiction class's label, or the class itself."""
     return CLASS_LABELS.get(jurisdiction, jurisdiction)
+
+
+def record_nouns(event_types: set[str]) -> tuple[str, str, str]:
+    """What to call the records (one, many) and the preposition for who got them: grants *to*, searches *by*."""
+    if event_types == {"sharing_change"}:
+        return "grant", "grants", "to"
+    if event_types == {"query"}:
+        return "search", "searches", "by"
+    return "access", "accesses", "by"
