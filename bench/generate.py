@@ -1,9 +1,10 @@
 """Realistic v1 access events for benchmarks: mostly clean in-state searches, some that must alert.
 
 The mix follows what published audits show: the great majority of searches are by in-state agencies
-with a case-style reason, and a few percent are federal, out-of-state, immigration-related, terse
-("inv") or reasonless, plus the odd sharing change. Agencies, reasons and plates vary, so the engine's
-caches see realistic repetition rather than one event over and over. Deterministic for a given seed.
+with a stated reason (a third of them carrying a case number), and a few percent are federal,
+out-of-state, immigration-related, terse ("inv") or reasonless, plus the odd sharing change. Agencies,
+reasons and plates vary, so the engine's caches see realistic repetition rather than one event over
+and over. Deterministic for a given seed.
 
     python bench/generate.py 200000 events.jsonl [--seed 7]
 """
@@ -63,6 +64,7 @@ TERSE_REASONS = ("inv", ".", "investigation", "na", "case", "x")
 # Share of query events per kind of traffic; the rest is clean in-state. Sharing changes are extra.
 MIX = {"federal": 0.015, "out_of_state": 0.02, "immigration": 0.005, "terse": 0.03, "no_reason": 0.005}
 SHARING_SHARE = 0.005
+CASE_IN_REASON = 0.35
 
 
 class EventFactory:
@@ -114,7 +116,10 @@ class EventFactory:
         draw = rng.random()
         kind = next((name for bound, name in self._cum if draw < bound), "clean")
         agency = rng.choice(IN_STATE)
-        reason: str | None = f"{rng.choice(CLEAN_REASONS)} {self._case()}"
+        # About a third of officers type the case number into the reason, which makes it unique.
+        reason: str | None = rng.choice(CLEAN_REASONS)
+        if rng.random() < CASE_IN_REASON:
+            reason = f"{reason} {self._case()}"
         if kind == "federal":
             agency = rng.choice(FEDERAL)
         elif kind == "out_of_state":

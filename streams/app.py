@@ -22,8 +22,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import faust
+import faust  # noqa: TID251 - the ban guards monitor/; streams/ is the Faust shell
+import mode
 import structlog
+from faust.serializers.schemas import DecodeFunction, OnKeyDecodeErrorFun, OnValueDecodeErrorFun  # noqa: TID251
+from faust.types import AppT, EventT  # noqa: TID251
+from faust.types.tuples import Message as FaustMessage  # noqa: TID251
 
 from monitor.settings import Settings
 from streams.batch import BatchResult, Judge, Message, judge_batch
@@ -42,6 +46,31 @@ BatchObserver = Callable[[BatchResult], Awaitable[None] | None]
 log = structlog.get_logger(__name__)
 
 
+async def _never_fails(exc: Exception, message: FaustMessage) -> None:
+    """Raw bytes cannot fail to decode; reading them as events is the agent's job."""
+
+
+class RawBytesSchema(faust.Schema[bytes, bytes]):
+    """Hands each message's key and value bytes to the stream as they are.
+
+    The same result as the "raw" codec, without Faust's per-message serializer and settings lookups,
+    which cost more than decoding and judging the event.
+    """
+
+    def compile(
+        self,
+        app: AppT,
+        *,
+        on_key_decode_error: OnKeyDecodeErrorFun = _never_fails,
+        on_value_decode_error: OnValueDecodeErrorFun = _never_fails,
+        default_propagate: bool = False,
+    ) -> DecodeFunction:
+        async def decode(message: FaustMessage, *, propagate: bool = default_propagate) -> EventT[bytes]:
+            return faust.Event(app, message.key, message.value, message.headers, message)
+
+        return decode
+
+
 def _faust_defaults(settings: Settings) -> dict[str, Any]:
     return {
         "broker": settings.broker,
@@ -53,8 +82,10 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         "topic_disable_leader": True,  # no leader election topic: the app has no leader-only work
         "web_enabled": False,  # /metrics is served by prometheus-client, not Faust's web server
         "consumer_auto_offset_reset": "earliest",  # a new group starts at the oldest event, never skips
-        # Prefetch a few batches so the next one is waiting while this one's sends are acknowledged.
-        "stream_buffer_maxsize": 32768,
+        # Faust pauses fetching a partition when this buffer is 80% full, and once every partition is
+        # paused its fetcher sleeps a whole second (Consumer._wait_next_records): the buffer must
+        # hold more than a second of work or the worker idles. 4096 (Faust's default) idled ~40%.
+        "stream_buffer_maxsize": max(32_768, 8 * settings.batch_size),
         # A killed worker's partitions move to a restarted one after this long (Faust's default is 60 s).
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
@@ -79,14 +110,16 @@ def create_app(
     # Faust creates only the last path component of its data directory; make the parents.
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(settings.app_id, **options)
-    source = app.topic(settings.input_topic)
+    source = app.topic(settings.input_topic, schema=RawBytesSchema())
     alerts_topic = settings.alerts_topic
     dlq_topic = settings.dlq_topic
     input_topic = settings.input_topic
     # Next offset to process per input partition, for the lag gauge; revoked partitions are dropped.
     next_offsets: dict[int, int] = {}
 
-    @app.agent(source, name=AGENT_NAME)
+    # A failed send must stop the worker, not restart the agent: a restarted agent would ack later
+    # batches around the failed one, and the commit would stall at the gap until a restart anyway.
+    @app.agent(source, name=AGENT_NAME, supervisor_strategy=mode.CrashingSupervisor)
     async def judge(stream: Any) -> None:
         producer = app.producer
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
@@ -117,7 +150,8 @@ def create_app(
                 if outcome is not None:
                     await outcome
 
-    async def _forget_revoked(sender: Any, revoked: Iterable[Any], **_: Any) -> None:
+    def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked: Iterable[Any] = args[0] if args else ()
         for tp in revoked:
             if tp.topic == input_topic:
                 next_offsets.pop(tp.partition, None)
@@ -126,21 +160,23 @@ def create_app(
 
     if metrics is not None:
 
-        @app.timer(LAG_INTERVAL_S, name="alpr-consumer-lag")
         async def update_lag() -> None:
             try:
                 metrics.set_consumer_lag(await _consumer_lag(app, input_topic, next_offsets))
             except Exception as exc:  # a slow broker answer must not stop the worker; try next tick
                 log.warning("consumer lag not updated", error=repr(exc))
 
+        app.timer(LAG_INTERVAL_S, name="alpr-consumer-lag")(update_lag)
+
     if policy_watcher is not None:
 
-        @app.timer(settings.policy_reload_seconds, name="alpr-policy-reload")
         async def reload_policy() -> None:
             try:
                 await policy_watcher.poll()
             except Exception:  # the policy in force stays; the next tick tries again
                 log.exception("policy reload failed unexpectedly; the policy in force stays")
+
+        app.timer(settings.policy_reload_seconds, name="alpr-policy-reload")(reload_policy)
 
     return app
 
@@ -168,12 +204,22 @@ def _log_dead(result: BatchResult, topic: str) -> None:
         if error.__cause__ is not None:
             log.error(
                 "engine failed on an event; sent to the dead-letter topic",
-                topic=topic, partition=dead.partition, offset=dead.offset, event_id=error.event_id,
-                reason=error.reason, detail=error.detail, exc_info=error.__cause__,
+                topic=topic,
+                partition=dead.partition,
+                offset=dead.offset,
+                event_id=error.event_id,
+                reason=error.reason,
+                detail=error.detail,
+                exc_info=error.__cause__,
             )
         else:
             log.warning(
                 "unreadable event sent to the dead-letter topic",
-                topic=topic, partition=dead.partition, offset=dead.offset, event_id=error.event_id,
-                reason=error.reason, field=error.field, detail=error.detail,
+                topic=topic,
+                partition=dead.partition,
+                offset=dead.offset,
+                event_id=error.event_id,
+                reason=error.reason,
+                field=error.field,
+                detail=error.detail,
             )

@@ -18,6 +18,7 @@ from monitor.events import AccessEvent, EventError, decode_event
 __all__ = [
     "DLQ_HEADERS",
     "ENGINE_ERROR",
+    "MAX_DEAD_LETTER_BYTES",
     "BatchResult",
     "DeadLetter",
     "Judge",
@@ -38,6 +39,12 @@ DLQ_HEADERS = (
     "alpr-source-partition",
     "alpr-source-offset",
 )
+
+
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+"""Dead letters keep the original bytes up to this size (far above MAX_EVENT_BYTES); a longer value is
+cut and says so in `alpr-truncated-from`, so that it still fits the producer's request limit and a huge
+message cannot crash the worker over and over."""
 
 
 class Judge(Protocol):
@@ -91,7 +98,11 @@ def _dead_letter(message: Message, error: EventError, source_topic: str) -> Dead
         str(message.offset),
     )
     headers = [(name, value.encode()) for name, value in zip(DLQ_HEADERS, values, strict=True)]
-    return DeadLetter(message.key, message.value, headers, error, message.partition, message.offset)
+    value = message.value
+    if value is not None and len(value) > MAX_DEAD_LETTER_BYTES:
+        headers.append(("alpr-truncated-from", str(len(value)).encode()))
+        value = value[:MAX_DEAD_LETTER_BYTES]
+    return DeadLetter(message.key, value, headers, error, message.partition, message.offset)
 
 
 def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -> BatchResult:
@@ -114,9 +125,9 @@ def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -
         try:
             alerts = judge(event)
         except Exception as exc:  # a rule bug must not turn one event into a crash loop
-            error = EventError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}", event_id=event.event_id)
-            error.__cause__ = exc
-            result.dead.append(_dead_letter(message, error, source_topic))
+            failure = EventError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}", event_id=event.event_id)
+            failure.__cause__ = exc
+            result.dead.append(_dead_letter(message, failure, source_topic))
             processed[event.event_type, "invalid"] += 1
             continue
         if alerts:

@@ -134,7 +134,7 @@ def render_alert(alert: Alert) -> Text:
     return text
 
 
-def render_dead_letter(headers: dict[str, str], partition: int, offset: int) -> Text:
+def render_dead_letter(headers: dict[str, str]) -> Text:
     """A dead letter by its reason and location; the raw bytes are not printed (they may hold a plate)."""
     text = Text()
     text.append(" DLQ      ", style="bold black on yellow")
@@ -155,7 +155,7 @@ def run_demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool) -> in
     console = Console(soft_wrap=True, highlight=False)
     try:
         return asyncio.run(_demo(settings, pseudonymizer, once, console))
-    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
         return 130
 
 
@@ -181,9 +181,13 @@ async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, co
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    cluster = MockCluster()
     with tempfile.TemporaryDirectory(prefix="alpr-demo-") as data_dir, contextlib.ExitStack() as cleanup:
         cleanup.callback(server.close)
+        try:
+            cluster = MockCluster()
+        except Exception as exc:  # librdkafka raises KafkaException and others: all mean "no cluster"
+            err.print(f"alpr-monitor demo: cannot start the mock Kafka cluster: {exc!r}", markup=False)
+            return EXIT_UNUSABLE
         cleanup.callback(cluster.close)
         demo_settings = settings.model_copy(
             update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir)}
@@ -295,7 +299,7 @@ def _show(record: Any, topic: str, settings: Settings, tally: DemoTally, console
     else:
         headers = {name: value.decode("utf-8", "replace") for name, value in record.headers}
         tally.dead_seen += 1
-        console.print(render_dead_letter(headers, record.partition, record.offset))
+        console.print(render_dead_letter(headers))
 
 
 def _scrape_processed(port: int, settings: Settings) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter as CountingDict
 from collections.abc import Iterable, Mapping
 from wsgiref.simple_server import WSGIServer
 
@@ -28,9 +29,7 @@ __all__ = [
 EVENT_TYPES = ("query", "sharing_change", "unknown")
 OUTCOMES = ("clean", "alerted", "invalid")
 DLQ_REASONS = ("invalid_json", "invalid_field", "invalid_encoding", "oversize", "engine_error")
-JURISDICTIONS = frozenset(
-    {"in_state", "out_of_state", "federal", "tribal", "private", "placeholder", "unresolved"}
-)
+JURISDICTIONS = frozenset({"in_state", "out_of_state", "federal", "tribal", "private", "placeholder", "unresolved"})
 OTHER_OWNER = "other"
 
 # Seconds. Detection lag spans live traffic (sub-second) to replayed exports (days old).
@@ -132,14 +131,18 @@ class WorkerMetrics:
             total += count
         owners = self._owners
         now = time.time()
-        lag = self.detection_lag.observe
+        observe_lag = self.detection_lag.observe
+        # One labels() lookup per distinct series, not per alert.
+        series: CountingDict[tuple[str, str, str, str, str]] = CountingDict()
         for alert in alerts:
             owner = alert.owner.id if alert.owner.id in owners else OTHER_OWNER
             jurisdiction = alert.requester.jurisdiction
             if jurisdiction not in JURISDICTIONS:
                 jurisdiction = "unresolved"
-            self.alerts.labels(alert.rule_id, alert.kind, alert.severity, owner, jurisdiction).inc()
-            lag((alert.detected_at - alert.occurred_at).total_seconds())
+            series[alert.rule_id, alert.kind, alert.severity, owner, jurisdiction] += 1
+            observe_lag((alert.detected_at - alert.occurred_at).total_seconds())
+        for labels, count in series.items():
+            self.alerts.labels(*labels).inc(count)
         for reason in dead_reasons:
             self.dlq_messages.labels(reason if reason in DLQ_REASONS else "invalid_json").inc()
         if total:

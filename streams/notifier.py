@@ -5,7 +5,9 @@ wants it (concurrently, at most `concurrency` requests in flight). The batch's o
 when every (alert, endpoint) pair is settled: delivered (2xx), or refused for good (another 4xx) and
 written to the notify dead-letter topic with the reason, acknowledged by the broker. Until then the
 notifier retries with bounded exponential backoff, so an endpoint outage holds progress instead of
-dropping alerts; a crash or a restart reads the uncommitted batch again.
+dropping alerts; a crash or a restart reads the uncommitted batch again. An outage longer than
+`max_poll_interval_s` makes the consumer leave its group while it keeps retrying; another notifier
+instance, if any, then takes the partitions and posts the uncommitted batch again (repeats, not losses).
 
 Why plain aiokafka and not a Faust agent: the guarantee is "commit after delivery", and with aiokafka
 that is one explicit `commit(offsets)` after the batch's deliveries have returned, with auto-commit off.
@@ -36,7 +38,7 @@ import httpx
 import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.alerts import Alert, decode_alert
@@ -247,11 +249,11 @@ class Deliverer:
                     origin,
                     reason,
                     attempt.detail,
-                    receiver.name,
-                    receiver.kind,
-                    alert.alert_id,
-                    attempts,
-                    attempt.status,
+                    endpoint=receiver.name,
+                    channel=receiver.kind,
+                    alert_id=alert.alert_id,
+                    attempts=attempts,
+                    http_status=attempt.status,
                 )
                 await self.dead_letter(dead)  # acknowledged before the pair counts as settled
                 self._settle(receiver, alert, "failed")
@@ -288,7 +290,8 @@ class Deliverer:
         except httpx.TimeoutException as exc:
             return _Attempt(Verdict.RETRY, f"timeout after {timeout}s ({type(exc).__name__})")
         except httpx.TransportError as exc:
-            return _Attempt(Verdict.RETRY, f"{type(exc).__name__}: {exc}"[:_DETAIL_MAX])
+            # The URL may be a secret (Slack): keep it out of the detail that is logged and dead-lettered.
+            return _Attempt(Verdict.RETRY, f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:_DETAIL_MAX])
         status = response.status_code
         verdict = classify_status(status)
         detail = f"HTTP {status}" if verdict is Verdict.DELIVERED else f"HTTP {status}: {response.text}"[:_DETAIL_MAX]
@@ -328,22 +331,22 @@ class Notifier:
         stop = stop if stop is not None else asyncio.Event()
         notify = self.notify
         servers = bootstrap_servers(self.settings.broker)
-        consumer = self._consumer = AIOKafkaConsumer(
-            self.settings.alerts_topic,
-            bootstrap_servers=servers,
-            group_id=notify.group_id,
-            enable_auto_commit=False,  # offsets move only through _commit, after delivery
-            auto_offset_reset=notify.offset_reset,
-            max_poll_interval_ms=int(notify.max_poll_interval_s * 1000),
-            session_timeout_ms=int(notify.session_timeout_s * 1000),
-            heartbeat_interval_ms=max(100, int(notify.session_timeout_s * 1000 / 4)),
-        )
         producer = self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(producer.stop)  # also closes a producer whose start failed
             await producer.start()
-            stack.push_async_callback(producer.stop)
-            await consumer.start()
+            consumer = self._consumer = AIOKafkaConsumer(
+                self.settings.alerts_topic,
+                bootstrap_servers=servers,
+                group_id=notify.group_id,
+                enable_auto_commit=False,  # offsets move only through _commit, after delivery
+                auto_offset_reset=notify.offset_reset,
+                max_poll_interval_ms=int(notify.max_poll_interval_s * 1000),
+                session_timeout_ms=int(notify.session_timeout_s * 1000),
+                heartbeat_interval_ms=max(100, int(notify.session_timeout_s * 1000 / 4)),
+            )
             stack.push_async_callback(consumer.stop)  # auto-commit is off: stopping commits nothing
+            await consumer.start()
             client = await stack.enter_async_context(
                 httpx.AsyncClient(
                     follow_redirects=False,  # a redirect is a misconfigured URL: permanent, not followed
@@ -449,9 +452,10 @@ class Notifier:
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
-            # The group rebalanced while the batch was delivered (e.g. an outage outlasted
-            # max_poll_interval): whoever owns the partitions now reads it again; ids already
-            # settled here are skipped by the LRU, elsewhere PagerDuty's dedup_key folds them.
+            # Another member took the partitions while this batch was delivered (e.g. an outage
+            # outlasted max_poll_interval and this consumer left the group). That member reads the
+            # batch again from the last commit: repeats, not losses; PagerDuty folds them by
+            # dedup_key. (Alone in the group, a consumer that left still gets its commit accepted.)
             self.commit_failures += 1
             log.warning("offsets not committed after a rebalance; the batch will be read again", error=repr(exc))
             return
@@ -492,6 +496,9 @@ async def _serve(notifier: Notifier) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         await notifier.run(stop)
+    except KafkaConnectionError as exc:
+        log.error("cannot reach the Kafka broker", broker=notifier.settings.broker, error=str(exc))
+        return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart
         log.exception("notifier failed; alerts not yet committed are read again on restart")
         return EXIT_FAILED

@@ -70,8 +70,11 @@ class PolicyWatcher:
         if digest is None:
             if self._refused != "unreadable":
                 self._refused = "unreadable"
-                log.error("policy file unreadable; the policy in force stays", path=str(self._path),
-                          version=self._engine.version)
+                log.error(
+                    "policy file unreadable; the policy in force stays",
+                    path=str(self._path),
+                    version=self._engine.version,
+                )
             return False
         if digest == self._digest or digest == self._refused:
             return False
@@ -80,8 +83,12 @@ class PolicyWatcher:
             engine = await asyncio.to_thread(self._loader, self._path, self._pseudonymizer)
         except (PolicyError, PackError) as exc:
             self._refused = digest
-            log.error("policy refused; the policy in force stays", path=str(self._path), error=str(exc),
-                      version=self._engine.version)
+            log.error(
+                "policy refused; the policy in force stays",
+                path=str(self._path),
+                error=str(exc),
+                version=self._engine.version,
+            )
             return False
         previous = self._engine.version
         self._engine, self._digest, self._refused = engine, digest, None

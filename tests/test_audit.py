@@ -280,6 +280,37 @@ class TestParallel:
         for name in ("findings.csv", "errors.csv"):
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
+    def test_reader_failure_is_raised_in_the_parent(self) -> None:
+        """A reader that fails mid-file makes the parent raise IngestError naming the failure, not hang."""
+        from monitor.audit._pipeline import ChildReader
+        from monitor.ingest import IngestError
+
+        def items() -> Any:
+            yield from ()
+            raise OSError("disk went away")
+
+        reader = ChildReader([(items(), None)])
+        try:
+            with pytest.raises(IngestError, match="disk went away"):
+                list(reader)
+        finally:
+            reader.close()
+
+    def test_no_fork_while_threads_run(self) -> None:
+        """Auto mode does not fork while another thread runs (its locks would stay held in the child)."""
+        import threading
+
+        from monitor.audit._pipeline import can_fork
+
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        try:
+            assert can_fork() is False
+        finally:
+            stop.set()
+            thread.join()
+
 
 class TestRealData:
     def test_eugene_portal_audit(self, engine: Engine, tmp_path: Path) -> None:

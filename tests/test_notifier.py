@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import signal
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,6 +35,7 @@ from aiokafka.errors import KafkaError
 from kafka_broker import KafkaBroker, free_loopback_ports
 
 from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity, alert_id_for, encode_alert
+from monitor.cli import main
 from monitor.notify import Endpoint, NotifierSettings, Receiver, RetryPolicy, resolve_endpoints
 from monitor.settings import Settings
 from streams.notifier import DeadNotification, Deliverer, Notifier, NotifierMetrics, Origin
@@ -525,9 +531,12 @@ class TestNotifierService:
         finally:
             await run.finish()
 
+        await wait_until(
+            lambda: {r.alert_id for r in endpoint.received if r.stalled} == stalled_ids,
+            "the stalled requests to finish on the server",
+        )
         for path in PATHS:
             assert endpoint.acked(path) == Counter(dict.fromkeys(offsets, 1)), path
-        assert {r.alert_id for r in endpoint.received if r.stalled} == stalled_ids
         metrics = run.notifier.metrics
         assert metrics is not None
         assert metrics.value("pagerduty", "retried") == 40
@@ -662,3 +671,92 @@ class TestNotifierService:
             await run.finish()
 
         assert endpoint.acked("webhook") == Counter(dict.fromkeys(offsets, 1))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write_config(path: Path, server_url: str) -> Path:
+    path.write_text(
+        "endpoints:\n"
+        f"  - {{name: audit, kind: webhook, url: '{server_url}'}}\n"
+        "  - {name: pager, kind: pagerduty, url: 'http://127.0.0.1:9/x', routing_key_env: TEST_NOTIFY_PD_KEY,"
+        " min_severity: critical, kinds: [purpose.immigration]}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def restore_structlog() -> Iterator[None]:
+    """`main` configures structlog for the process; put the previous configuration back afterwards."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("restore_structlog")
+class TestNotifyCommand:
+    def test_missing_secret_stops_start_up(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """An unset routing key variable stops `notify` with status 2, naming the endpoint and the variable."""
+        config = _write_config(tmp_path / "endpoints.yaml", "http://127.0.0.1:9/hook")
+        status = main(["notify", "--config", str(config), "--broker", "kafka://127.0.0.1:9"])
+        assert status == 2
+        err = capsys.readouterr().err
+        assert "endpoint 'pager' (pagerduty)" in err
+        assert "TEST_NOTIFY_PD_KEY (routing_key_env) is not set or empty" in err
+
+    def test_config_is_required(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without --config (or ALPR_NOTIFY_CONFIG_PATH) `notify` stops with status 2 and says what to give."""
+        monkeypatch.delenv("ALPR_NOTIFY_CONFIG_PATH", raising=False)
+        assert main(["notify", "--broker", "kafka://127.0.0.1:9"]) == 2
+        assert "--config" in capsys.readouterr().err
+
+    def test_unreachable_broker_exits_1(self, tmp_path: Path) -> None:
+        """With no broker listening, `notify` stops with status 1 instead of hanging."""
+        config = tmp_path / "endpoints.yaml"
+        config.write_text("endpoints:\n  - {name: a, kind: webhook, url: 'http://127.0.0.1:9/x'}\n")
+        [port] = free_loopback_ports(1)
+        argv = ["notify", "--config", str(config), "--broker", f"kafka://127.0.0.1:{port}", "--metrics-port", "0"]
+        assert main(argv) == 1
+
+    @pytest.mark.kafka
+    async def test_runs_serves_metrics_and_stops_on_sigterm(
+        self, topics: Topics, endpoint: ScriptedEndpoint, tmp_path: Path
+    ) -> None:
+        """`alpr-monitor notify` delivers, counts alpr_notifications_total on /metrics, and exits 0 on SIGTERM."""
+        config = _write_config(tmp_path / "endpoints.yaml", endpoint.url("webhook"))
+        offsets = await topics.produce_alerts(range(3))
+        [metrics_port] = free_loopback_ports(1)
+        env = {**os.environ, "TEST_NOTIFY_PD_KEY": "k", "ALPR_NOTIFY_DLQ_TOPIC": topics.dlq, "ALPR_LOG_FORMAT": "json"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "notify",
+            "--config",
+            str(config),
+            "--broker",
+            f"kafka://{topics.broker.bootstrap}",
+            "--topic",
+            topics.alerts,
+            "--group",
+            topics.group,
+            "--metrics-port",
+            str(metrics_port),
+            cwd=REPO,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await topics.wait_committed(3)
+            async with httpx.AsyncClient() as http:
+                text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(proc.communicate(), DEADLINE_S)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+        assert endpoint.acked("webhook") == Counter(dict.fromkeys(offsets, 1))
+        assert 'alpr_notifications_total{channel="webhook",outcome="delivered"} 3.0' in text
+        assert 'alpr_notifications_total{channel="pagerduty",outcome="delivered"} 0.0' in text
+        assert b'"notifier stopped"' in stderr

@@ -12,11 +12,13 @@ from ._words import CLASS_COLOURS, CLASS_ORDER, SEVERITY_COLOURS, SEVERITY_ORDER
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
 __all__ = ["classes_chart", "kinds_chart", "timeline_chart"]
 
-_PALETTE = ("#b3261e", "#e8710a", "#1a7f8e", "#8e44ad", "#2e7d32", "#c9a100", "#9aa0a6")
+# Kinds over time: categorical colours that do not read as severities (red is kept for "critical").
+_PALETTE = ("#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f")
 _TEXT = "#202124"
 _GRID = "#dadce0"
 
@@ -34,6 +36,13 @@ def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     axes.spines[["left", "bottom"]].set_color(_GRID)
     axes.tick_params(colors=_TEXT, labelsize=9)
     return figure, axes
+
+
+def _thousands(axis: Axis) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 alerts
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
 
 
 def _png(figure: Figure) -> bytes:
@@ -65,6 +74,7 @@ def kinds_chart(tally: Tally) -> bytes | None:
     for row, total in enumerate(left):
         axes.annotate(f"{total:,}", (total, row), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     axes.set_xlabel("alerts", color=_TEXT, fontsize=9)
+    _thousands(axes.xaxis)
     axes.xaxis.grid(color=_GRID, linewidth=0.6)
     axes.set_axisbelow(True)
     axes.margins(x=0.12)
@@ -97,8 +107,8 @@ def _month_range(first: str, last: str) -> list[str]:
     return labels
 
 
-def timeline_chart(tally: Tally) -> tuple[bytes, str] | None:
-    """Events with findings per day or month, stacked by kind (the six largest, then "other")."""
+def timeline_chart(tally: Tally, noun: str) -> tuple[bytes, str] | None:
+    """Records with findings per day or month, stacked by kind (the six largest, then "other")."""
     labels, counts, period = _periods(tally)
     if not labels or not counts:
         return None
@@ -125,7 +135,8 @@ def timeline_chart(tally: Tally) -> tuple[bytes, str] | None:
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
     step = max(1, len(labels) // 12)
     axes.set_xticks(positions[::step], [_short(label, period) for label in labels[::step]], rotation=0)
-    axes.set_ylabel(f"events with findings per {period}", color=_TEXT, fontsize=9)
+    axes.set_ylabel(f"{noun} with findings per {period}", color=_TEXT, fontsize=9)
+    _thousands(axes.yaxis)
     axes.yaxis.grid(color=_GRID, linewidth=0.6)
     axes.set_axisbelow(True)
     axes.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -162,6 +173,7 @@ def classes_chart(tally: Tally, noun: str) -> bytes | None:
         color=_TEXT,
     )
     axes.set_xlabel(noun, color=_TEXT, fontsize=9)
+    _thousands(axes.xaxis)
     axes.xaxis.grid(color=_GRID, linewidth=0.6)
     axes.set_axisbelow(True)
     axes.margins(x=0.3)

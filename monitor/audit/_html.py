@@ -86,6 +86,7 @@ tbody tr:nth-child(even) td { background: #fbfbfc; }
 .sev.critical { background: var(--crit); } .sev.high { background: var(--high); }
 .sev.medium { background: var(--med); } .sev.low { background: var(--low); }
 details { margin: 4px 0 14px; } summary { cursor: pointer; color: var(--muted); font-size: 13.5px; }
+.when { white-space: nowrap; }
 mark { background: #fde293; padding: 0 2px; }
 img.chart { display: block; max-width: 100%; height: auto; margin: 8px 0 12px; }
 .note { font-size: 13px; color: var(--muted); }
@@ -133,6 +134,19 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count:,} {one if count == 1 else many}"
 
 
+def _matched(text: str, from_reason: bool) -> str:
+    """Words matched in a reason are highlighted; an explanation (the requester's name) is plain text."""
+    if not text:
+        return '<span class="none">—</span>'
+    return f"<mark>{_e(text)}</mark>" if from_reason else f'<span class="note">{_e(text)}</span>'
+
+
+def _event_id(event_id: str) -> str:
+    """An event id short enough for a table cell; the whole id is in the tooltip and in findings.csv."""
+    shown = event_id if len(event_id) <= 20 else event_id[:19] + "…"
+    return f'<span class=id title="{_e(event_id)}">{_e(shown)}</span>'
+
+
 def _sev(severity: str) -> str:
     return f'<span class="sev {_e(severity)}">{_e(severity)}</span>'
 
@@ -175,9 +189,10 @@ class _Report:
                 "purpose.immigration",
                 "Matched text",
                 "The stated reason for these searches names immigration enforcement (ICE, ERO, HSI, "
-                "“immigration”, …). Where the owner's law bars help with immigration enforcement, this is a "
-                "violation even when the requester is an agency of the owner's own state. The matched words "
-                "are shown as they appear in the reason; the rest of the reason is not reproduced.",
+                "“immigration”, …), or the requester is itself an immigration agency. Where the owner's law bars "
+                "help with immigration enforcement, this is a violation even when the requester is an agency of "
+                "the owner's own state. Matched words are shown as they appear in the reason (highlighted); the "
+                "rest of the reason is not reproduced.",
             ),
             self._listed_section(
                 "retention",
@@ -367,11 +382,15 @@ class _Report:
                 '<p class="note">Every record carries the same time: the input is a list observed at one moment '
                 "(a sharing list), not a log of accesses over time, so there is no time series.</p>"
             )
-        chart = timeline_chart(tally)
+        chart = timeline_chart(tally, self.many)
         if chart is None:
             return ""
         png, period = chart
-        return f"<h3>Findings over time (per {period})</h3>{_img(png, f'Events with findings per {period}, by kind')}"
+        return (
+            f"<h3>Findings over time (per {period})</h3><p class=note>Each bar stacks the {self.many} with a finding "
+            f"of each kind; a {self.one} with findings of two kinds is counted in both.</p>"
+            f"{_img(png, f'{self.many.capitalize()} with findings per {period}, by kind')}"
+        )
 
     def _requesters(self) -> str:
         tally = self.tally
@@ -485,15 +504,18 @@ class _Report:
         one_owner = len({row.owner for row in rows}) <= 1
         listed = [
             (
-                _e(row.occurred_at.strftime("%Y-%m-%d %H:%M")),
+                f'<span class="when">{_e(row.occurred_at.strftime("%Y-%m-%d %H:%M"))}</span>',
                 *(() if one_owner else (_e(row.owner),)),
                 _e(row.requester)
                 + (f"<br><span class=note>on behalf of {_e(row.on_behalf_of)}</span>" if row.on_behalf_of else ""),
                 _e(class_label(row.jurisdiction)),
-                (f"<mark>{_e(row.matched)}</mark>" if row.matched else '<span class="none">—</span>')
-                + (f" <span class=note>({_e(row.detail)})</span>" if row.detail else ""),
+                (
+                    _matched(row.matched, True) + (f" <span class=note>({_e(row.detail)})</span>" if row.detail else "")
+                    if row.matched
+                    else _matched(row.detail, False)
+                ),
                 _sev(row.severity),
-                f"<span class=id>{_e(row.event_id)}</span>",
+                _event_id(row.event_id),
             )
             for row in rows
         ]
@@ -505,13 +527,16 @@ class _Report:
         if kind == "purpose.immigration":
             parts.append(self._immigration_groups())
         head, rest = listed[:_SHOWN], listed[_SHOWN:]
-        parts.append(f"<h3>Each {'search' if kind.startswith('purpose') else 'finding'}</h3>")
+        parts.append(
+            "<h3>Searches reaching back furthest</h3>" if kind == "retention.exceeded" else "<h3>Each search</h3>"
+        )
         parts.append(_table(headers, head))
         if rest:
             parts.append(f"<details><summary>Show {_n(len(rest))} more</summary>{_table(headers, rest)}</details>")
         if total > len(rows):
+            which = "the furthest-reaching" if kind == "retention.exceeded" else "the first"
             parts.append(
-                f"<p class=note>The report lists the first {_n(len(rows))} of {_n(total)}; findings.csv and "
+                f"<p class=note>The report lists {which} {_n(len(rows))} of {_n(total)}; findings.csv and "
                 "findings.jsonl hold them all.</p>"
             )
         parts.append("</section>")
@@ -520,9 +545,8 @@ class _Report:
     def _immigration_groups(self) -> str:
         groups = self.tally.immigration_groups.most_common(30)
         rows = [
-            (_e(requester), _e(class_label(cls)) if cls else "", f"<mark>{_e(matched)}</mark>" if matched else "",
-             _n(count))
-            for (requester, cls, matched), count in groups
+            (_e(requester), _e(class_label(cls)) if cls else "", _matched(matched, from_reason), _n(count))
+            for (requester, cls, matched, from_reason), count in groups
         ]  # fmt: skip
         more = len(self.tally.immigration_groups) - len(groups)
         note = f"<p class=note>And {_n(more)} smaller groups.</p>" if more > 0 else ""

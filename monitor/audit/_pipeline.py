@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
@@ -54,8 +55,13 @@ Source = tuple[Iterator[Item], Callable[[], int] | None]
 
 
 def can_fork() -> bool:
-    """Whether this platform can fork a reader (and there is a second core for it)."""
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) >= 2
+    """Whether forking a reader is safe and useful: fork exists, a second core does, and no other thread
+    (a thread holding a lock at the fork would leave the child's copy of that lock held forever)."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and (os.cpu_count() or 1) >= 2
+        and threading.active_count() == 1
+    )
 
 
 def _produce(conn: Connection, sources: list[Source]) -> None:

@@ -7,6 +7,7 @@ can state exactly what it shows.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Hashable
@@ -24,6 +25,7 @@ __all__ = ["Caps", "ListedEvent", "PartyTally", "Tally", "Totals", "mask_identif
 _K = TypeVar("_K", bound=Hashable)
 _IDENTIFIER = re.compile(r"\S*\d\S*")
 _DIGITS = re.compile(r"\d+")
+_WORD_ONLY = re.compile(r"[\W_]+")
 
 
 def mask_identifiers(reason: str) -> str:
@@ -114,8 +116,10 @@ class Tally:
     owners_beyond_cap: int = 0
     # events listed one by one
     immigration: list[ListedEvent] = field(default_factory=list)
-    immigration_groups: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # requester, class, matched
-    retention: list[ListedEvent] = field(default_factory=list)
+    # (requester, class, matched words or the basis, whether the words are the reason's)
+    immigration_groups: Counter[tuple[str, str, str, bool]] = field(default_factory=Counter)
+    # the breaches reaching back furthest: a min-heap of (days, arrival, row), so the mildest goes first
+    _retention: list[tuple[float, int, ListedEvent]] = field(default_factory=list)
     # data quality
     reasons: Counter[str] = field(default_factory=Counter)  # query events by what their reason says
     uninformative_reasons: Counter[str] = field(default_factory=Counter)  # masked reason -> count
@@ -211,13 +215,13 @@ class Tally:
             row = _listed(event, alerts, "purpose.immigration", jurisdiction)
             if len(self.immigration) < self.caps.listed:
                 self.immigration.append(row)
-            group = (row.requester, row.jurisdiction, row.matched)
+            group = (row.requester, row.jurisdiction, row.matched or row.detail, bool(row.matched))
             if group in self.immigration_groups or len(self.immigration_groups) < self.caps.listed:
                 self.immigration_groups[group] += 1
             else:
-                self.immigration_groups["other requesters", "", ""] += 1
-        if "retention.exceeded" in kinds and len(self.retention) < self.caps.listed:
-            self.retention.append(_listed(event, alerts, "retention.exceeded", jurisdiction))
+                self.immigration_groups["other requesters", "", "", False] += 1
+        if "retention.exceeded" in kinds:
+            self._add_retention(_listed(event, alerts, "retention.exceeded", jurisdiction))
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -252,7 +256,23 @@ class Tally:
         else:
             self.uninformative_beyond_cap += 1
 
+    def _add_retention(self, row: ListedEvent) -> None:
+        try:
+            reach = float(row.matched.partition(" ")[0])
+        except ValueError:
+            reach = 0.0
+        entry = (reach, self.totals.events, row)
+        if len(self._retention) < self.caps.listed:
+            heapq.heappush(self._retention, entry)
+        elif reach > self._retention[0][0]:
+            heapq.heapreplace(self._retention, entry)
+
     # -- views ------------------------------------------------------------------------------------
+
+    @property
+    def retention(self) -> list[ListedEvent]:
+        """The retention breaches kept for the report, the furthest reach first (then in arrival order)."""
+        return [row for _, _, row in sorted(self._retention, key=lambda entry: (-entry[0], entry[1]))]
 
     def distinct_requesters(self) -> Counter[str]:
         """Distinct requesting agencies per jurisdiction class (among those itemised)."""
@@ -285,8 +305,11 @@ def _listed(event: AccessEvent, alerts: list[Alert], kind: str, jurisdiction: st
     else:
         matched = evidence.get("matched", "")
         term = evidence.get("term", "")
-        detail = term if term.casefold() != matched.casefold() else ""
-        detail = detail or evidence.get("basis", "")
+        detail = term if _WORD_ONLY.sub("", term.casefold()) != _WORD_ONLY.sub("", matched.casefold()) else ""
+        if "basis" in evidence and not term:
+            # Not the reason's words: the engine matched the requester's own name (HSI, Border Patrol).
+            detail = f"{evidence['basis']} (“{matched}” in its name)" if matched else evidence["basis"]
+            matched = ""
     return ListedEvent(
         event_id=event.event_id,
         occurred_at=event.occurred_at,

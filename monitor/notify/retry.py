@@ -33,7 +33,7 @@ def classify_status(status: int) -> Verdict:
     """2xx delivered; 408, 429 and 5xx retried; any other status (4xx, an unfollowed 3xx) is permanent."""
     if 200 <= status < 300:
         return Verdict.DELIVERED
-    if 400 <= status < 600:
+    if status in _RETRY_4XX or 500 <= status < 600:
         return Verdict.RETRY
     return Verdict.PERMANENT
 
