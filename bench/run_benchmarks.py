@@ -9,8 +9,8 @@ Prints, with the median of `--repeats` runs for each throughput figure:
 3. latency: p50/p99 from producing an event to its alert being readable on the alerts topic, at a
    fixed moderate rate;
 4. check: `alpr-monitor check` over a generated JSONL file (process wall time), and in-process.
-Two references explain the worker's figure: the same batch code on plain aiokafka (no Faust), and a
-Faust agent that does no work at all (bench/faust_ceiling.py).
+Two references explain the worker's figure: the same batch code on plain aiokafka (no Faust), and the
+worker's Faust app with a judge that finds nothing (bench/faust_ceiling.py).
 Targets from the issue: worker >= 20,000 events/s on one core and >= 0.3 x passthrough; check >= 100,000 events/s.
 """
 
@@ -228,7 +228,7 @@ async def judge_without_faust(
 
 
 def faust_ceiling(bootstrap: str, topic: str, count: int) -> float:
-    """events/s of a Faust agent that does no work (bench/faust_ceiling.py, its own process)."""
+    """events/s of the worker's Faust app with a no-op judge (bench/faust_ceiling.py, its own process)."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "faust_ceiling.py"), bootstrap, topic, str(count)],
         capture_output=True,
@@ -528,10 +528,12 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"bench-reference-{rep}"
                 for output in (f"{name}.alerts", f"{name}.dlq"):
                     asyncio.run(broker.create_topic(output, 1))
-                reference_rates.append(asyncio.run(judge_without_faust(broker.bootstrap, source, name, loaded, engine)))
+                reference_rates.append(
+                    asyncio.run(judge_without_faust(broker.bootstrap, source, name, loaded, new_engine()))
+                )
             runs("reference: same batch code on plain aiokafka, no Faust (in this process)", reference_rates)
             ceiling = [faust_ceiling(broker.bootstrap, source, loaded) for _ in range(args.repeats)]
-            runs("reference: Faust agent doing no work (noack_take + ack, own process)", ceiling)
+            runs("reference: the worker's Faust app with a judge that finds nothing (own process)", ceiling)
 
             print(f"3. detection latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s:")
             readable, detected = asyncio.run(latency_run(broker, workdir, args.latency_rate, args.latency_seconds))

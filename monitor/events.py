@@ -150,6 +150,9 @@ def decode_event(raw: bytes | str) -> AccessEvent:
         ) from None
     except msgspec.DecodeError as exc:
         raise EventError(_undecodable_reason(raw), str(exc)) from None
+    except UnicodeDecodeError as exc:
+        # msgspec reports bad UTF-8 inside a JSON string this way rather than as a DecodeError.
+        raise EventError("invalid_encoding", f"not UTF-8 at byte {exc.start}") from None
 
 
 def _undecodable_reason(raw: bytes | str) -> str:
@@ -166,7 +169,7 @@ def _peek_event_id(raw: bytes | str) -> str | None:
     """Best-effort read of `event_id` from an invalid event, so the error can name the record."""
     try:
         loose = _loose_decoder.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None
     if isinstance(loose, dict):
         event_id = loose.get("event_id")

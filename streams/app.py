@@ -12,12 +12,17 @@ At-least-once, as verified in faust-streaming 0.15.3's source:
   `asyncio.gather` has every send future of the batch resolved, i.e. acknowledged by the broker with
   acks=all. A failed send raises before the ack; the agent crashes, the worker stops, and the events
   are read again on restart. Redelivery judges them again, and alert ids are deterministic.
+- Known limit, in Faust itself: during a rebalance its stream iterator acks (without yielding) the
+  messages it skips because flow control is paused or their generation is stale (`Stream.__aiter__`,
+  `value is skipped_value`). Those offsets can join a committed run before their redelivered copies
+  are judged, so a crash in that window could lose them. A single worker rebalances only at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,7 +206,10 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
 def _log_dead(result: BatchResult, topic: str) -> None:
     for dead in result.dead:
         error = dead.error
-        if error.__cause__ is not None:
+        cause = error.__cause__
+        if cause is not None:
+            # Name the exception and where it was raised, not its message: that may quote event data.
+            frame = traceback.extract_tb(cause.__traceback__)[-1] if cause.__traceback__ else None
             log.error(
                 "engine failed on an event; sent to the dead-letter topic",
                 topic=topic,
@@ -209,8 +217,8 @@ def _log_dead(result: BatchResult, topic: str) -> None:
                 offset=dead.offset,
                 event_id=error.event_id,
                 reason=error.reason,
-                detail=error.detail,
-                exc_info=error.__cause__,
+                error_type=type(cause).__name__,
+                where=f"{frame.filename}:{frame.lineno}" if frame else None,
             )
         else:
             log.warning(

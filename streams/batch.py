@@ -122,6 +122,12 @@ def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -
             result.dead.append(_dead_letter(message, error, source_topic))
             processed["unknown", "invalid"] += 1
             continue
+        except UnicodeDecodeError as exc:
+            # msgspec raises this bare for bad UTF-8 inside a JSON string (e.g. a Latin-1 agency name).
+            bad = EventError("invalid_encoding", f"a JSON string is not valid UTF-8 ({exc.reason})")
+            result.dead.append(_dead_letter(message, bad, source_topic))
+            processed["unknown", "invalid"] += 1
+            continue
         try:
             alerts = judge(event)
         except Exception as exc:  # a rule bug must not turn one event into a crash loop

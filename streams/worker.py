@@ -61,6 +61,7 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     gc.set_threshold(50_000, 20, 50)
     # Faust's own banner, logging setup and stdout redirection are off: structlog owns the output.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False, redirect_stdouts=False)
+    worker.spinner = None  # it writes terminal escapes to stdout even when that is a pipe or a file
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:  # mode's Worker always leaves through sys.exit

@@ -71,16 +71,40 @@ def _query(event_id: str, owner: str, requester: str, reason: str | None, *, occ
 
 # Hand-written cases: (event, a kind the event must raise, or None for "no alert at all").
 _HANDWRITTEN: list[tuple[dict[str, Any], str | None]] = [
-    (_query("k-federal", "Oakland CA PD", "Federal Bureau of Investigation", "stolen vehicle 24-001234",
-            occurred_at="2025-04-22T17:03:11Z"), "recipient.federal"),
-    (_query("k-clean", "Oakland CA PD", "Berkeley CA PD", "stolen vehicle 24-001234",
-            occurred_at="2025-04-22T17:04:11Z"), None),
-    (_query("k-immigration", "Oakland CA PD", "Berkeley CA PD", "ICE case", occurred_at="2025-04-22T17:05:11Z"),
-     "purpose.immigration"),
-    (_query("k-out-of-state", "Oakland CA PD", "Reno NV PD", "stolen vehicle 24-001234",
-            occurred_at="2025-04-22T17:06:11Z"), "recipient.out_of_state"),
-    (_query("k-uninformative", "Oakland CA PD", "Berkeley CA PD", "inv", occurred_at="2025-04-22T17:07:11Z"),
-     "purpose.uninformative"),
+    (
+        _query(
+            "k-federal",
+            "Oakland CA PD",
+            "Federal Bureau of Investigation",
+            "stolen vehicle 24-001234",
+            occurred_at="2025-04-22T17:03:11Z",
+        ),
+        "recipient.federal",
+    ),
+    (
+        _query(
+            "k-clean", "Oakland CA PD", "Berkeley CA PD", "stolen vehicle 24-001234", occurred_at="2025-04-22T17:04:11Z"
+        ),
+        None,
+    ),
+    (
+        _query("k-immigration", "Oakland CA PD", "Berkeley CA PD", "ICE case", occurred_at="2025-04-22T17:05:11Z"),
+        "purpose.immigration",
+    ),
+    (
+        _query(
+            "k-out-of-state",
+            "Oakland CA PD",
+            "Reno NV PD",
+            "stolen vehicle 24-001234",
+            occurred_at="2025-04-22T17:06:11Z",
+        ),
+        "recipient.out_of_state",
+    ),
+    (
+        _query("k-uninformative", "Oakland CA PD", "Berkeley CA PD", "inv", occurred_at="2025-04-22T17:07:11Z"),
+        "purpose.uninformative",
+    ),
     (
         {
             "event_id": "k-sharing",
@@ -127,7 +151,7 @@ _REQUESTERS = [
 _REASONS = ["investigation", "ICE case", "stolen vehicle 24-001234", "inv", None, "protest", "homicide 23-1234", "."]
 
 
-def build_known_stream(engine: Any, generated: int, *, seed: int = 7, malformed_every: int = 0) -> KnownStream:
+def build_known_stream(engine: Any, generated: int, *, seed: int = 7) -> KnownStream:
     """Hand-written events, malformed messages and `generated` seeded random events, with the answers."""
     rnd = random.Random(seed)
     documents = [event for event, _ in _HANDWRITTEN]
@@ -142,11 +166,13 @@ def build_known_stream(engine: Any, generated: int, *, seed: int = 7, malformed_
                 occurred_at=f"2025-05-{1 + i % 28:02d}T10:{minute:02d}:{second:02d}Z",
             )
         )
+    # Malformed messages spread evenly through the stream, not bunched at one end.
+    spacing = max(1, len(documents) // (len(_MALFORMED) + 1))
+    malformed_after = {spacing * (i + 1): bad for i, bad in enumerate(_MALFORMED)}
     messages: list[tuple[bytes, bytes]] = []
     alerts: dict[str, tuple[str, str]] = {}
     clean: set[str] = set()
     alerted: set[str] = set()
-    malformed = iter(_MALFORMED)
     invalid: dict[bytes, str] = {}
     for index, document in enumerate(documents):
         raw = json.dumps(document).encode()
@@ -156,14 +182,10 @@ def build_known_stream(engine: Any, generated: int, *, seed: int = 7, malformed_
         for alert in found:
             alerts[alert.alert_id] = (event_id, alert.rule_id)
         (alerted if found else clean).add(event_id)
-        if index == 2 or (malformed_every and index % malformed_every == 0):
-            for key, value, reason in [next(malformed, (None, b"", ""))]:
-                if key is not None:
-                    messages.append((key, value))
-                    invalid[key] = reason
-    for key, value, reason in malformed:
-        messages.append((key, value))
-        invalid[key] = reason
+        if index in malformed_after:
+            key, value, reason = malformed_after[index]
+            messages.append((key, value))
+            invalid[key] = reason
     kinds = {event["event_id"]: frozenset([kind] if kind else []) for event, kind in _HANDWRITTEN}
     return KnownStream(messages, alerts, frozenset(clean), frozenset(alerted), invalid, kinds)
 

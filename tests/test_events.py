@@ -87,7 +87,12 @@ class TestDecodeEvent:
 
     @pytest.mark.parametrize(
         ("raw", "reason"),
-        [(b"{not json", "invalid_json"), (b"\xff\xfe\x00", "invalid_encoding"), (b"[1, 2]", "invalid_field")],
+        [
+            (b"{not json", "invalid_json"),
+            (b"\xff\xfe\x00", "invalid_encoding"),
+            (b'{"event_id": "a", "requester": {"agency": "Caf\xe9 PD"}}', "invalid_encoding"),
+            (b"[1, 2]", "invalid_field"),
+        ],
     )
     def test_unreadable_input(self, raw: bytes, reason: str) -> None:
         """Bytes that are not JSON, not UTF-8, or not an object are told apart."""

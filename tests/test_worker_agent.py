@@ -1,0 +1,517 @@
+"""The worker's logic without a broker: batch judging, the Faust agent (test_context), metrics, policy reload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import yaml
+from conftest import KnownStream, build_known_stream
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitor.alerts import Alert, decode_alert
+from monitor.engine import Engine, load_engine
+from monitor.events import AccessEvent
+from monitor.hashing import Pseudonymizer
+from monitor.policy import PolicyError
+from monitor.settings import Settings
+from streams.app import AGENT_NAME, create_app
+from streams.batch import DLQ_HEADERS, MAX_DEAD_LETTER_BYTES, BatchResult, Message, judge_batch
+from streams.metrics import WorkerMetrics
+from streams.policy_reload import PolicyWatcher
+
+# A bound on waiting for the agent, so a hung agent fails the test instead of hanging it.
+AGENT_DEADLINE_S = 20.0
+SOURCE = "alpr.access-events"
+
+
+def _messages(stream: KnownStream) -> list[Message]:
+    return [Message(key, value, 0, offset) for offset, (key, value) in enumerate(stream.messages)]
+
+
+def _headers(headers: list[tuple[str, bytes]]) -> dict[str, str]:
+    return {name: value.decode() for name, value in headers}
+
+
+def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def _family_total(registry: CollectorRegistry, name: str) -> float:
+    return sum(sample.value for family in registry.collect() for sample in family.samples if sample.name == name)
+
+
+class TestJudgeBatch:
+    def test_every_message_has_exactly_one_outcome(self, reference_engine: Engine) -> None:
+        """Each message is alerted, clean or invalid, and the sets are the ones the engine gives directly."""
+        stream = build_known_stream(reference_engine, 300)
+        result = judge_batch(reference_engine, _messages(stream), SOURCE)
+
+        outcomes = {outcome: 0 for outcome in ("clean", "alerted", "invalid")}
+        for (_, outcome), count in result.processed.items():
+            outcomes[outcome] += count
+        assert result.read == len(stream.messages)
+        assert outcomes == {
+            "clean": len(stream.clean),
+            "alerted": len(stream.alerted),
+            "invalid": len(stream.invalid),
+        }
+        assert {alert.alert_id: (alert.event_id, alert.rule_id) for alert, _ in result.alerts} == stream.alerts
+        assert {d.key: d.error.reason for d in result.dead} == stream.invalid
+
+    def test_alert_payload_is_the_encoded_alert(self, reference_engine: Engine) -> None:
+        """The bytes written for an alert decode back to the same alert."""
+        result = judge_batch(reference_engine, _messages(build_known_stream(reference_engine, 20)), SOURCE)
+        assert result.alerts
+        for alert, payload in result.alerts:
+            assert decode_alert(payload) == alert
+
+    def test_dead_letter_keeps_original_bytes_and_says_why(self, reference_engine: Engine) -> None:
+        """A malformed message is dead-lettered with its key, its exact bytes and headers naming reason and field."""
+        stream = build_known_stream(reference_engine, 0)
+        messages = _messages(stream)
+        result = judge_batch(reference_engine, messages, SOURCE)
+        by_key = {m.key: m for m in messages}
+        for dead in result.dead:
+            original = by_key[dead.key]
+            headers = _headers(dead.headers)
+            assert dead.value == original.value
+            assert set(headers) == set(DLQ_HEADERS)
+            assert headers["alpr-reason"] == stream.invalid[dead.key]
+            assert headers["alpr-detail"]
+            assert headers["alpr-source-topic"] == SOURCE
+            assert (headers["alpr-source-partition"], headers["alpr-source-offset"]) == ("0", str(original.offset))
+        wrong_type = _headers(next(d for d in result.dead if d.key == b"m-wrong-type").headers)
+        assert wrong_type["alpr-field"] == "$.event_type"
+        assert wrong_type["alpr-event-id"] == "m-wrong-type"
+
+    def test_bad_utf8_inside_a_json_string_is_dead_lettered(self, reference_engine: Engine) -> None:
+        """Latin-1 bytes in an agency name become an invalid_encoding dead letter, not an exception."""
+        raw = (
+            b'{"event_id": "latin1", "event_type": "query", "occurred_at": "2025-04-22T17:03:11Z",'
+            b' "owner": {"agency": "Oakland CA PD"}, "requester": {"agency": "Polic\xeda"}, "query": {}}'
+        )
+        result = judge_batch(reference_engine, [Message(b"k", raw, 3, 9)], SOURCE)
+        assert [(d.error.reason, d.value) for d in result.dead] == [("invalid_encoding", raw)]
+        assert result.processed == {("unknown", "invalid"): 1}
+
+    def test_null_value_is_dead_lettered(self, reference_engine: Engine) -> None:
+        """A tombstone (null value) is reported as unreadable, not skipped."""
+        result = judge_batch(reference_engine, [Message(b"gone", None, 0, 0)], SOURCE)
+        assert [(d.key, d.value, d.error.reason) for d in result.dead] == [(b"gone", None, "invalid_json")]
+
+    def test_huge_message_is_cut_to_fit_the_dead_letter_topic(self, reference_engine: Engine) -> None:
+        """A message too large for the producer is dead-lettered cut, with its original size in a header."""
+        raw = b"x" * (MAX_DEAD_LETTER_BYTES + 10)
+        [dead] = judge_batch(reference_engine, [Message(None, raw, 0, 0)], SOURCE).dead
+        assert dead.error.reason == "oversize"
+        assert dead.value == raw[:MAX_DEAD_LETTER_BYTES]
+        assert _headers(dead.headers)["alpr-truncated-from"] == str(len(raw))
+
+    def test_engine_failure_dead_letters_only_that_event(self, reference_engine: Engine) -> None:
+        """A rule bug on one event sends that event to the DLQ as engine_error; the rest are judged."""
+
+        class Flaky:
+            def judge(self, event: AccessEvent) -> list[Alert]:
+                if event.event_id == "k-federal":
+                    raise KeyError("boom")
+                return reference_engine.judge(event)
+
+        stream = build_known_stream(reference_engine, 10)
+        result = judge_batch(Flaky(), _messages(stream), SOURCE)
+        engine_errors = [d for d in result.dead if d.error.reason == "engine_error"]
+        assert [d.key for d in engine_errors] == [b"k-federal"]
+        assert isinstance(engine_errors[0].error.__cause__, KeyError)
+        assert result.read == len(stream.messages)
+        assert {a.event_id for a, _ in result.alerts} == {e for e, _ in stream.alerts.values()} - {"k-federal"}
+
+
+@dataclass
+class FakeProducer:
+    """Stands in for the Kafka producer: records sends; their acknowledgements resolve when released."""
+
+    auto_ack: bool = True
+    sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]] = field(default_factory=list)
+    pending: list[asyncio.Future[None]] = field(default_factory=list)
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: list[tuple[str, bytes]] | None,
+        **_: Any,
+    ) -> asyncio.Future[None]:
+        self.sent.append((topic, key, value, headers))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.auto_ack:
+            future.set_result(None)
+        else:
+            self.pending.append(future)
+        return future
+
+    def topic(self, name: str) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]]:
+        return [(key, value, headers) for topic, key, value, headers in self.sent if topic == name]
+
+
+@dataclass
+class Harness:
+    """The worker's Faust app with a fake producer, and what its agent reported per batch."""
+
+    settings: Settings
+    app: Any
+    producer: FakeProducer
+    metrics: WorkerMetrics
+    batches: list[BatchResult]
+    read: asyncio.Condition
+
+    async def put_all(self, agent: Any, messages: list[tuple[bytes, bytes]]) -> list[Any]:
+        return [await agent.put(value, key=key, wait=False) for key, value in messages]
+
+    async def wait_read(self, count: int) -> None:
+        async with self.read:
+            await asyncio.wait_for(
+                self.read.wait_for(lambda: sum(b.read for b in self.batches) >= count), AGENT_DEADLINE_S
+            )
+
+
+@pytest.fixture
+def harness(tmp_path: Path, reference_engine: Engine) -> Harness:
+    settings = Settings(app_id=f"agent-test-{tmp_path.name}", data_dir=tmp_path / "faust", batch_within=0.01)
+    metrics = WorkerMetrics(CollectorRegistry())
+    metrics.set_policy(reference_engine.version, reference_engine.owner_ids)
+    batches: list[BatchResult] = []
+    read = asyncio.Condition()
+
+    async def on_batch(result: BatchResult) -> None:
+        async with read:
+            batches.append(result)
+            read.notify_all()
+
+    app = create_app(settings, lambda: reference_engine, metrics=metrics, on_batch=on_batch)
+    app.finalize()
+    app.conf.store = "memory://"
+    producer = FakeProducer()
+    app.producer.send = producer.send
+    return Harness(settings, app, producer, metrics, batches, read)
+
+
+class TestJudgeAgent:
+    async def test_known_events_give_expected_alerts(self, harness: Harness, reference_engine: Engine) -> None:
+        """The agent writes exactly the engine's alerts to the alerts topic, keyed by alert id."""
+        stream = build_known_stream(reference_engine, 200)
+        async with harness.app.agents[AGENT_NAME].test_context() as agent:
+            await harness.put_all(agent, stream.messages)
+            await harness.wait_read(len(stream.messages))
+
+        written = harness.producer.topic(harness.settings.alerts_topic)
+        alerts = [decode_alert(value) for _, value, _ in written if value is not None]
+        assert [key for key, _, _ in written] == [alert.alert_id.encode() for alert in alerts]
+        assert {alert.alert_id: (alert.event_id, alert.rule_id) for alert in alerts} == stream.alerts
+        assert len(alerts) == len(stream.alerts)
+        kinds: dict[str, set[str]] = {}
+        for alert in alerts:
+            kinds.setdefault(alert.event_id, set()).add(alert.kind)
+        for event_id, expected in stream.kinds.items():
+            if expected:
+                assert expected <= kinds.get(event_id, set()), event_id
+            else:
+                assert event_id not in kinds, f"{event_id} should be clean, got {kinds[event_id]}"
+
+    async def test_malformed_messages_go_to_the_dlq_with_original_bytes(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """Each malformed message lands on the DLQ once, with its key, its exact bytes and its reason."""
+        stream = build_known_stream(reference_engine, 50)
+        async with harness.app.agents[AGENT_NAME].test_context() as agent:
+            await harness.put_all(agent, stream.messages)
+            await harness.wait_read(len(stream.messages))
+
+        dead = harness.producer.topic(harness.settings.dlq_topic)
+        originals = stream.by_key
+        assert sorted(key for key, _, _ in dead if key is not None) == sorted(stream.invalid)
+        for key, value, headers in dead:
+            assert key is not None
+            assert headers is not None
+            assert value == originals[key]
+            assert _headers(headers)["alpr-reason"] == stream.invalid[key]
+
+    async def test_counts_add_up_in_the_metrics(self, harness: Harness, reference_engine: Engine) -> None:
+        """read = clean + alerted + invalid in alpr_events_processed_total; alerts and DLQ counters match."""
+        stream = build_known_stream(reference_engine, 120)
+        async with harness.app.agents[AGENT_NAME].test_context() as agent:
+            await harness.put_all(agent, stream.messages)
+            await harness.wait_read(len(stream.messages))
+
+        registry = harness.metrics.registry
+
+        def outcome(name: str) -> float:
+            return sum(
+                _sample(registry, "alpr_events_processed_total", event_type=t, outcome=name)
+                for t in ("query", "sharing_change", "unknown")
+            )
+
+        assert _family_total(registry, "alpr_events_processed_total") == len(stream.messages)
+        assert (outcome("clean"), outcome("alerted"), outcome("invalid")) == (
+            len(stream.clean),
+            len(stream.alerted),
+            len(stream.invalid),
+        )
+        assert _family_total(registry, "alpr_alerts_total") == len(stream.alerts)
+        for reason in set(stream.invalid.values()):
+            expected = sum(1 for r in stream.invalid.values() if r == reason)
+            assert _sample(registry, "alpr_dlq_messages_total", reason=reason) == expected
+        assert _sample(registry, "alpr_batch_processing_seconds_count") == len(harness.batches)
+        assert _sample(registry, "alpr_detection_lag_seconds_count") == len(stream.alerts)
+        assert _sample(registry, "alpr_last_event_timestamp_seconds") > 0
+
+    async def test_inputs_are_acked_only_after_outputs_are_acknowledged(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """While any alert or dead letter of a batch is unacknowledged, none of its input events is acked."""
+        harness.producer.auto_ack = False
+        stream = build_known_stream(reference_engine, 30)
+        async with harness.app.agents[AGENT_NAME].test_context() as agent:
+            events = await harness.put_all(agent, stream.messages)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + AGENT_DEADLINE_S
+            # Wait until the agent has sent every output of the stream and is waiting on them.
+            expected_outputs = len(stream.alerts) + len(stream.invalid)
+            while len(harness.producer.pending) < expected_outputs and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            assert len(harness.producer.pending) == expected_outputs
+            await asyncio.sleep(0.1)
+            assert not any(event.message.acked for event in events)
+            assert harness.batches == []
+
+            for future in harness.producer.pending:
+                future.set_result(None)
+            await harness.wait_read(len(stream.messages))
+            assert all(event.message.acked for event in events)
+
+    async def test_engine_failure_is_dead_lettered_and_logged_without_event_data(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """A rule bug on one event dead-letters it as engine_error; the log names the error type, not its text."""
+        plate = "7XYZ987"
+
+        class Flaky:
+            def judge(self, event: AccessEvent) -> list[Alert]:
+                if event.event_id == "k-clean":
+                    raise KeyError(plate)
+                return reference_engine.judge(event)
+
+        flaky = Flaky()
+        app = create_app(harness.settings, lambda: flaky, on_batch=harness.batches.append)
+        app.finalize()
+        app.conf.store = "memory://"
+        app.producer.send = harness.producer.send
+        stream = build_known_stream(reference_engine, 10)
+        with structlog.testing.capture_logs() as logs:
+            async with app.agents[AGENT_NAME].test_context() as agent:
+                await harness.put_all(agent, stream.messages)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + AGENT_DEADLINE_S
+                while sum(b.read for b in harness.batches) < len(stream.messages) and loop.time() < deadline:
+                    await asyncio.sleep(0.01)
+
+        dead = {key: _headers(headers or []) for key, _, headers in harness.producer.topic(harness.settings.dlq_topic)}
+        assert dead[b"k-clean"]["alpr-reason"] == "engine_error"
+        [entry] = [e for e in logs if e["event"] == "engine failed on an event; sent to the dead-letter topic"]
+        assert (entry["event_id"], entry["error_type"], entry["log_level"]) == ("k-clean", "KeyError", "error")
+        assert plate not in repr(logs)
+
+    async def test_failed_send_leaves_the_batch_unacked_and_stops_the_agent(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """A send the broker rejects leaves the batch's events unacked (to be redelivered) and crashes the agent."""
+        harness.producer.auto_ack = False
+        stream = build_known_stream(reference_engine, 5)
+        wrapper = harness.app.agents[AGENT_NAME].test_context()
+        async with wrapper as agent:
+            events = await harness.put_all(agent, stream.messages)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + AGENT_DEADLINE_S
+            while not harness.producer.pending and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            harness.producer.pending[0].set_exception(RuntimeError("broker said no"))
+            for future in harness.producer.pending[1:]:
+                future.set_result(None)
+            while agent._crash_reason is None and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            assert isinstance(agent._crash_reason, RuntimeError)
+            assert not any(event.message.acked for event in events)
+            assert harness.batches == []
+
+
+class TestWorkerMetrics:
+    def _alert(self, reference_engine: Engine, event_id: str = "k-federal") -> Alert:
+        stream = build_known_stream(reference_engine, 0)
+        result = judge_batch(reference_engine, _messages(stream), SOURCE)
+        return next(alert for alert, _ in result.alerts if alert.event_id == event_id)
+
+    def test_owner_label_is_bounded_by_the_policy(self, reference_engine: Engine) -> None:
+        """An alert whose owner id is not in the policy is counted under owner="other"."""
+        metrics = WorkerMetrics(CollectorRegistry())
+        metrics.set_policy("v1", ["oakland-pd"])
+        alert = self._alert(reference_engine)
+        stranger = alert.__class__(**{**_fields(alert), "owner": alert.owner.__class__(agency="X", id="not-listed")})
+        metrics.record_batch({("query", "alerted"): 2}, [alert, stranger], [], 0.01)
+        owners = {
+            sample.labels["owner"]
+            for family in metrics.registry.collect()
+            for sample in family.samples
+            if sample.name == "alpr_alerts_total"
+        }
+        assert owners == {"oakland-pd", "other"}
+
+    def test_no_identifier_appears_in_the_exposition(self, reference_engine: Engine) -> None:
+        """Event ids, plates and user names never appear in /metrics; the policy version does."""
+        metrics = WorkerMetrics(CollectorRegistry())
+        metrics.set_policy(reference_engine.version, reference_engine.owner_ids)
+        stream = build_known_stream(reference_engine, 100)
+        result = judge_batch(reference_engine, _messages(stream), SOURCE)
+        metrics.record_batch(
+            result.processed, [a for a, _ in result.alerts], [d.error.reason for d in result.dead], 0.5
+        )
+        text = generate_latest(metrics.registry).decode()
+        assert f'alpr_policy_info{{version="{reference_engine.version}"}} 1.0' in text
+        identifiers = set()
+        for _, raw in stream.messages:
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                continue
+            identifiers.add(document.get("event_id"))
+            identifiers.add((document.get("query") or {}).get("plate"))
+            identifiers.add((document.get("requester") or {}).get("user"))
+        identifiers.discard(None)
+        assert identifiers
+        assert [i for i in identifiers if f'"{i}"' in text] == []
+
+    def test_zero_series_exist_before_the_first_event(self) -> None:
+        """Every event type, outcome and DLQ reason is exposed at 0 from the start."""
+        metrics = WorkerMetrics(CollectorRegistry())
+        registry = metrics.registry
+        assert (
+            registry.get_sample_value("alpr_events_processed_total", {"event_type": "unknown", "outcome": "invalid"})
+            == 0.0
+        )
+        assert registry.get_sample_value("alpr_dlq_messages_total", {"reason": "invalid_encoding"}) == 0.0
+
+    def test_consumer_lag_replaces_partitions(self) -> None:
+        """The lag gauge shows the partitions last reported, and no negative lag."""
+        metrics = WorkerMetrics(CollectorRegistry())
+        metrics.set_consumer_lag({0: 5, 1: 7})
+        metrics.set_consumer_lag({1: -2})
+        registry = metrics.registry
+        assert registry.get_sample_value("alpr_consumer_lag_messages", {"partition": "0"}) is None
+        assert registry.get_sample_value("alpr_consumer_lag_messages", {"partition": "1"}) == 0.0
+
+
+def _fields(alert: Alert) -> dict[str, Any]:
+    return {name: getattr(alert, name) for name in alert.__struct_fields__}
+
+
+def _write_policy(path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> None:
+    document = yaml.safe_load((resources.files("monitor") / "default-policy.yaml").read_text())
+    if change is not None:
+        change(document)
+    path.write_text(yaml.safe_dump(document))
+
+
+def _silence_oakland(document: dict[str, Any]) -> None:
+    """Oakland's owner entry with an explicit empty pack list: no rule applies to its data any more."""
+    for owner in document["owners"]:
+        if owner["id"] == "oakland-pd":
+            owner["packs"] = []
+
+
+def _break(document: dict[str, Any]) -> None:
+    document["owners"][0]["state"] = "California"
+
+
+class TestPolicyWatcher:
+    async def test_changed_policy_is_swapped_in_and_logged(self, tmp_path: Path, pseudonymizer: Pseudonymizer) -> None:
+        """After the file changes, poll() builds a new engine, logs both versions and updates alpr_policy_info."""
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        metrics = WorkerMetrics(CollectorRegistry())
+        watcher = PolicyWatcher(path, pseudonymizer, metrics)
+        before = watcher.current()
+        assert await watcher.poll() is False
+
+        _write_policy(path, _silence_oakland)
+        with structlog.testing.capture_logs() as logs:
+            assert await watcher.poll() is True
+        after = watcher.current()
+        assert after is not before
+        assert after.version != before.version
+        [entry] = [e for e in logs if e["event"] == "policy reloaded"]
+        assert (entry["previous_version"], entry["version"]) == (before.version, after.version)
+        assert metrics.registry.get_sample_value("alpr_policy_info", {"version": after.version}) == 1.0
+        assert metrics.registry.get_sample_value("alpr_policy_info", {"version": before.version}) is None
+
+    async def test_new_policy_changes_the_verdicts(
+        self, tmp_path: Path, pseudonymizer: Pseudonymizer, reference_engine: Engine
+    ) -> None:
+        """The reloaded engine judges by the new file: Oakland's federal search no longer alerts."""
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        watcher = PolicyWatcher(path, pseudonymizer)
+        stream = build_known_stream(reference_engine, 0)
+        federal = [Message(k, v, 0, 0) for k, v in stream.messages if k == b"k-federal"]
+        assert judge_batch(watcher.current(), federal, SOURCE).alerts
+
+        _write_policy(path, _silence_oakland)
+        await watcher.poll()
+        assert judge_batch(watcher.current(), federal, SOURCE).alerts == []
+
+    async def test_invalid_policy_is_refused_and_the_old_one_stays(
+        self, tmp_path: Path, pseudonymizer: Pseudonymizer
+    ) -> None:
+        """An invalid new file is refused with the loader's message naming the file; the engine in force stays."""
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        metrics = WorkerMetrics(CollectorRegistry())
+        watcher = PolicyWatcher(path, pseudonymizer, metrics)
+        before = watcher.current()
+
+        _write_policy(path, _break)
+        with structlog.testing.capture_logs() as logs:
+            assert await watcher.poll() is False
+            assert await watcher.poll() is False  # the same bad content is reported once
+        assert watcher.current() is before
+        [entry] = [e for e in logs if e["event"] == "policy refused; the policy in force stays"]
+        assert entry["log_level"] == "error"
+        assert str(path) in entry["error"]
+        assert "state" in entry["error"]
+        assert entry["version"] == before.version
+        assert metrics.registry.get_sample_value("alpr_policy_info", {"version": before.version}) == 1.0
+
+        _write_policy(path, _silence_oakland)
+        assert await watcher.poll() is True
+
+    def test_invalid_policy_at_start_raises(self, tmp_path: Path, pseudonymizer: Pseudonymizer) -> None:
+        """A bad file at start-up raises PolicyError, so the worker does not start with no policy."""
+        path = tmp_path / "policy.yaml"
+        _write_policy(path, _break)
+        with pytest.raises(PolicyError, match=r"policy\.yaml"):
+            PolicyWatcher(path, pseudonymizer)
+
+    async def test_builtin_policy_is_never_polled(self, pseudonymizer: Pseudonymizer) -> None:
+        """With no policy file, poll() keeps the built-in engine."""
+        watcher = PolicyWatcher(None, pseudonymizer, loader=load_engine)
+        engine = watcher.current()
+        assert await watcher.poll() is False
+        assert watcher.current() is engine
