@@ -11,12 +11,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
 from monitor.alerts import Alert, AlertOwner, AlertRequester, alert_id_for
-from monitor.events import AccessEvent
+from monitor.events import AccessEvent, Sharing
 from monitor.facts import Facts
 from monitor.hashing import Pseudonymizer
 from monitor.jurisdiction import AgencyClass, AgencyResolver, Confidence, RegistryEntry, Resolution
@@ -97,6 +99,52 @@ def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
     return [RegistryEntry(name=e.agency, agency_class=e.agency_class, state=e.state) for e in entries]
 
 
+PurposeProfile = tuple[frozenset[str], frozenset[str], bool]
+_NO_PURPOSE: PurposeProfile = (frozenset(), frozenset(), False)
+_PER_EVENT_EVIDENCE = ("purpose.", "retention.")
+
+
+# A free-standing case number ("24-1187", "2025/00123") never changes what a reason says; folding them
+# lets the cache below serve "burglary 24-1187" and "burglary 25-0042" alike. Numbers glued to words or
+# brackets ("287(g)", "I-247", "287g") are left alone: they are terms.
+_CASE_NUMBER = re.compile(r"(?<![\w(/-])\d+(?:[-/]\d+)*(?![\w(/-])")
+
+
+def purpose_profile(reason: str | None) -> PurposeProfile:
+    """Stated and suggested purpose categories of a reason, and whether the export redacted it."""
+    if reason is None:
+        return _profile(None)
+    return _profile(_CASE_NUMBER.sub("0", reason))
+
+
+@lru_cache(maxsize=131_072)
+def _profile(reason: str | None) -> PurposeProfile:
+    if is_redacted(reason):
+        return (frozenset(), frozenset(), True)
+    hits = classify_purpose(reason)
+    strong = frozenset(hit.category.value for hit in hits if hit.certainty is Certainty.STRONG)
+    return (strong, frozenset(hit.category.value for hit in hits) - strong, False)
+
+
+class _Key(NamedTuple):
+    """The inputs the facts are computed from; equal keys give equal facts and equal fired rules."""
+
+    owner_agency: str
+    owner_ori: str | None
+    owner_state: str | None
+    event_type: str
+    requester_agency: str
+    requester_ori: str | None
+    requester_state: str | None
+    on_behalf_of: str | None
+    missing: frozenset[str]
+    purpose: PurposeProfile
+    sharing: Sharing | None
+    retention_exceeded: bool
+    agreement_on_file: bool
+    declaration_on_file: bool
+
+
 @dataclass(frozen=True, slots=True)
 class _Judgement:
     """What every event with the same judgement key shares: its facts and its fired rules' alert templates."""
@@ -151,7 +199,7 @@ class Engine:
             if owner.ori:
                 self._listed_by_name[owner.ori] = context
         self._unlisted: dict[tuple[str, str | None, str | None], OwnerContext] = {}
-        self._judgements: dict[tuple[object, ...], _Judgement] = {}
+        self._judgements: dict[_Key, _Judgement] = {}
 
     @property
     def version(self) -> str:
@@ -236,20 +284,24 @@ class Engine:
 
     # -- facts ----------------------------------------------------------------------------------
 
-    def _judgement_key(self, event: AccessEvent, context: OwnerContext) -> tuple[object, ...]:
-        """Everything the facts depend on. Real traffic repeats these few values endlessly, so the
-        facts and the fired rules are computed once per distinct key, not once per event."""
+    def _judgement_key(self, event: AccessEvent, context: OwnerContext) -> _Key:
+        """Everything the facts depend on, reduced to few distinct values (a reason becomes its purpose
+        profile), so facts and fired rules are computed once per distinct key, not once per event."""
         requester = event.requester
         query = event.query
         retention_exceeded = agreement = declaration = False
-        if query is not None and context.retention_days is not None and query.time_frame_start is not None:
-            reach = (event.occurred_at - query.time_frame_start).total_seconds()
-            retention_exceeded = reach > context.retention_days * 86_400
+        profile = _NO_PURPOSE
+        if query is not None:
+            if event.event_type == "query":
+                profile = purpose_profile(query.reason)
+            if context.retention_days is not None and query.time_frame_start is not None:
+                reach = (event.occurred_at - query.time_frame_start).total_seconds()
+                retention_exceeded = reach > context.retention_days * 86_400
         if context.agreements or context.declarations:
             day = event.occurred_at.date()
             agreement = _on_file(context.agreements, requester.agency, requester.ori, day)
             declaration = _on_file(context.declarations, requester.agency, requester.ori, day)
-        return (
+        return _Key(
             event.owner.agency,
             event.owner.ori,
             event.owner.state,
@@ -258,24 +310,21 @@ class Engine:
             requester.ori,
             requester.state,
             requester.on_behalf_of,
-            _missing_elements(event),
-            query.reason if query is not None else None,
+            _missing_elements(event) if event.event_type == "query" else frozenset(),
+            profile,
             event.sharing,
             retention_exceeded,
             agreement,
             declaration,
         )
 
-    def facts(
-        self,
-        event: AccessEvent,
-        context: OwnerContext,
-        *,
-        retention_exceeded: bool,
-        agreement_on_file: bool,
-        declaration_on_file: bool,
-    ) -> tuple[Facts, Resolution, Resolution | None]:
+    def facts(self, event: AccessEvent, context: OwnerContext) -> tuple[Facts, Resolution, Resolution | None]:
         """Compute the facts of one event; also return the resolutions the evidence will cite."""
+        return self._facts(event, context, self._judgement_key(event, context))
+
+    def _facts(
+        self, event: AccessEvent, context: OwnerContext, key: _Key
+    ) -> tuple[Facts, Resolution, Resolution | None]:
         requester = event.requester
         resolver = context.resolver
         resolution = resolver.resolve(requester.agency, requester.ori, requester.state)
@@ -290,19 +339,7 @@ class Engine:
                 recipient, decided_by = behalf, beneficiary
             immigration_agency = immigration_agency or _names_immigration_agency(requester.on_behalf_of)
 
-        purpose: frozenset[str] = frozenset()
-        purpose_weak: frozenset[str] = frozenset()
-        reason_redacted = False
-        missing: frozenset[str] = frozenset()
-        query = event.query
-        if event.event_type == "query" and query is not None:
-            reason_redacted = is_redacted(query.reason)
-            if not reason_redacted:
-                hits = classify_purpose(query.reason)
-                purpose = frozenset(hit.category.value for hit in hits if hit.certainty is Certainty.STRONG)
-                purpose_weak = frozenset(hit.category.value for hit in hits) - purpose
-            missing = _missing_elements(event)
-
+        purpose, purpose_weak, reason_redacted = key.purpose
         sharing = event.sharing
         grants_access = event.event_type == "query" or (
             sharing is not None and sharing.direction == "outbound" and sharing.action in _GRANTING_ACTIONS
@@ -319,15 +356,15 @@ class Engine:
             purpose=purpose,
             purpose_weak=purpose_weak,
             reason_redacted=reason_redacted,
-            record_missing=missing,
+            record_missing=key.missing,
             sharing_action=sharing.action if sharing else None,
             sharing_direction=sharing.direction if sharing else None,
             sharing_approval_mode=sharing.approval_mode.casefold() if sharing and sharing.approval_mode else None,
             sharing_batch_size=sharing.batch_size if sharing else None,
             sharing_command_review=sharing.command_review if sharing else None,
-            agreement_on_file=agreement_on_file,
-            declaration_on_file=declaration_on_file,
-            retention_exceeded=retention_exceeded,
+            agreement_on_file=key.agreement_on_file,
+            declaration_on_file=key.declaration_on_file,
+            retention_exceeded=key.retention_exceeded,
             owner_requires_agreement=context.requires_agreement,
             owner_prohibits_group_approval=context.prohibits_group_approval,
             owner_requires_command_review=context.requires_command_review,
@@ -337,15 +374,9 @@ class Engine:
 
     # -- judging --------------------------------------------------------------------------------
 
-    def _evaluate(self, event: AccessEvent, context: OwnerContext, key: tuple[object, ...]) -> _Judgement:
+    def _evaluate(self, event: AccessEvent, context: OwnerContext, key: _Key) -> _Judgement:
         """Facts, fired rules and alert templates for every event with this key."""
-        facts, decided_by, beneficiary = self.facts(
-            event,
-            context,
-            retention_exceeded=bool(key[-3]),
-            agreement_on_file=bool(key[-2]),
-            declaration_on_file=bool(key[-1]),
-        )
+        facts, decided_by, beneficiary = self._facts(event, context, key)
         fired = [
             rule
             for rule in context.rules
@@ -354,11 +385,11 @@ class Engine:
             and not (rule.id in context.exceptions and context.exceptions[rule.id](facts))
         ]
         templates = tuple(
-            # Retention evidence quotes each event's own time frame, so it cannot be shared.
+            # Purpose and retention evidence quote each event's own reason or time frame: built per event.
             (
                 rule,
                 None
-                if rule.kind == "retention.exceeded"
+                if rule.kind.startswith(_PER_EVENT_EVIDENCE)
                 else self._alert(event, context, facts, rule, decided_by, beneficiary, _EPOCH),
             )
             for rule in fired

@@ -194,3 +194,25 @@ class TestPolicyExamples:
 
         failures = [r.detail for r in run_examples(load_builtin_packs()) if not r.passed]
         assert failures == []
+
+
+class TestPurposeProfileCache:
+    def test_case_number_folding_changes_no_profile(self) -> None:
+        """Folding free-standing case numbers before caching gives the same purpose profile for every real reason."""
+        import csv
+
+        from monitor.engine import _profile, purpose_profile
+
+        data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        with (data / "flock-portal-search-audit-eugene-2025.csv").open(encoding="utf-8") as handle:
+            reasons = {row["reason"] for row in csv.DictReader(handle)}
+        reasons |= {"287(g) detainer", "I-247 request", "ice 287g", "26-13287", "ICE case 25-1", "#12345"}
+        differ = [r for r in reasons if purpose_profile(r) != _profile.__wrapped__(r)]
+        assert differ == []
+
+    def test_terms_with_digits_survive_folding(self) -> None:
+        """287(g) and I-247 still read as immigration after case numbers are folded."""
+        from monitor.engine import purpose_profile
+
+        assert "immigration" in purpose_profile("287(g) task force 24-118")[0]
+        assert "immigration" in purpose_profile("I-247 detainer 2025/00123")[0]
