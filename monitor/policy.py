@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from monitor._yaml import YAMLError, safe_load
 from monitor.jurisdiction import AgencyClass
 
 __all__ = [
@@ -127,8 +127,8 @@ def _describe(exc: ValidationError) -> str:
 def parse_policy(data: bytes, source: str) -> Policy:
     """Validate a policy file's bytes; the version is the first 12 hex digits of their SHA-256."""
     try:
-        document = yaml.safe_load(data) or {}
-    except yaml.YAMLError as exc:
+        document = safe_load(data) or {}
+    except YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise PolicyError(f"{source}: a policy file is a mapping with `owners:` (and optional `registry:`)")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from monitor._yaml import YAMLError, safe_load
 from monitor.alerts import KINDS, SEVERITIES, Alert, Severity
 
 __all__ = [
@@ -171,8 +171,8 @@ def load_endpoints(path: Path) -> list[Endpoint]:
     except OSError as exc:
         raise NotifyConfigError(f"{path}: cannot read the endpoints file: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = safe_load(text)
+    except YAMLError as exc:
         raise NotifyConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_endpoints(data, str(path))
 

@@ -15,9 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor._yaml import YAMLError, safe_load
 from monitor.alerts import KINDS, Severity
 from monitor.rules.conditions import NEVER, ConditionError, Predicate, compile_condition
 
@@ -196,8 +196,8 @@ def _describe(exc: ValidationError, document: Any) -> str:
 def load_pack(text: str, source: str) -> Pack:
     """Parse, validate and compile one pack; `source` names the file in errors."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        document = safe_load(text)
+    except YAMLError as exc:
         raise PackError(f"{source}: not valid YAML: {exc}") from None
     try:
         spec = PackSpec.model_validate(document)
