@@ -30,6 +30,9 @@ from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 __all__ = ["Engine", "OwnerContext", "load_engine", "relative_jurisdiction"]
 
 UNLISTED_OWNER = "other"
+# Purges run daily and search forms offer "last N days": a search reaching a day past the period is
+# ordinary use; more than that means data was kept too long.
+RETENTION_GRACE_DAYS = 1
 _MAX_CACHED_JUDGEMENTS = 200_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -296,7 +299,7 @@ class Engine:
                 profile = purpose_profile(query.reason)
             if context.retention_days is not None and query.time_frame_start is not None:
                 reach = (event.occurred_at - query.time_frame_start).total_seconds()
-                retention_exceeded = reach > context.retention_days * 86_400
+                retention_exceeded = reach > (context.retention_days + RETENTION_GRACE_DAYS) * 86_400
         if context.agreements or context.declarations:
             day = event.occurred_at.date()
             agreement = _on_file(context.agreements, requester.agency, requester.ori, day)
@@ -396,8 +399,7 @@ class Engine:
         )
         return _Judgement(facts, decided_by, beneficiary, templates)
 
-    def judge(self, event: AccessEvent) -> list[Alert]:
-        """All alerts this event deserves under the current policy (an empty list means clean)."""
+    def _judgement(self, event: AccessEvent) -> tuple[OwnerContext, _Judgement]:
         context = self.owner_context(event)
         key = self._judgement_key(event, context)
         judgement = self._judgements.get(key)
@@ -406,6 +408,16 @@ class Engine:
             if len(self._judgements) >= _MAX_CACHED_JUDGEMENTS:
                 self._judgements.clear()
             self._judgements[key] = judgement
+        return context, judgement
+
+    def recipient(self, event: AccessEvent) -> tuple[str, str | None]:
+        """Who got the data, as the rules saw it: the recipient's jurisdiction class and the owner's state."""
+        context, judgement = self._judgement(event)
+        return judgement.facts.recipient, context.state
+
+    def judge(self, event: AccessEvent) -> list[Alert]:
+        """All alerts this event deserves under the current policy (an empty list means clean)."""
+        context, judgement = self._judgement(event)
         if not judgement.templates:
             return []
         detected_at = self._clock()

@@ -216,3 +216,16 @@ class TestPurposeProfileCache:
 
         assert "immigration" in purpose_profile("287(g) task force 24-118")[0]
         assert "immigration" in purpose_profile("I-247 detainer 2025/00123")[0]
+
+
+class TestRetention:
+    def test_last_n_days_search_is_not_a_breach(self, engine: Engine) -> None:
+        """A search over 'the last 30 days' run minutes later does not breach Oakland's 30-day retention."""
+        ev = event(query={"time_frame_start": "2025-03-23T16:58:00Z"})
+        assert rule_ids(engine, ev) == set()
+
+    def test_search_beyond_retention_is_a_breach(self, engine: Engine) -> None:
+        """A search reaching 45 days back breaches a 30-day retention and says how far it reached."""
+        (alert,) = engine.judge(event(query={"time_frame_start": "2025-03-08T17:03:11Z"}))
+        assert alert.rule_id == "oakland.retention-30-days"
+        assert alert.evidence["reach_days"] == "45.0" and alert.evidence["retention_days"] == "30"

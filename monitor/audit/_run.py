@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.engine import Engine, relative_jurisdiction
+from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.ingest import IngestOptions, Item, RowError, Skipped
 
@@ -25,13 +25,10 @@ from ._outputs import FindingsWriter
 from ._pipeline import ChildReader, Source, can_fork
 from ._progress import UPDATE_EVERY, Progress, input_files, open_items
 from ._tally import Caps, Tally, Totals
-from ._words import CLASS_ORDER
 
 __all__ = ["AuditResult", "AuditRun"]
 
 EXIT_CLEAN, EXIT_FINDINGS = 0, 1
-_CLASS_CACHE = 200_000
-_WORSE_FIRST = {jurisdiction: rank for rank, jurisdiction in enumerate(CLASS_ORDER)}
 PARALLEL_BYTES = 16 * 1024 * 1024  # below this, forking a reader costs more than it saves
 
 
@@ -78,7 +75,6 @@ class AuditRun:
         self._progress = progress
         self._parallel = parallel
         self._writer: FindingsWriter | None = None
-        self._classes: dict[tuple[str, str | None, str, str | None, str | None, str | None], str] = {}
         self._started = time.perf_counter()
 
     # -- input ------------------------------------------------------------------------------------
@@ -162,31 +158,8 @@ class AuditRun:
         return count
 
     def _where(self, event: AccessEvent) -> tuple[str, str | None]:
-        """The requester's jurisdiction class and the owner's state for a clean event (cached by value)."""
-        engine = self.engine
-        context = engine.owner_context(event)
-        requester = event.requester
-        key = (
-            context.owner_id,
-            context.state,
-            requester.agency,
-            requester.ori,
-            requester.state,
-            requester.on_behalf_of,
-        )
-        jurisdiction = self._classes.get(key)
-        if jurisdiction is None:
-            resolver, state = context.resolver, context.state
-            resolved = resolver.resolve(requester.agency, requester.ori, requester.state)
-            jurisdiction = relative_jurisdiction(resolved, state)
-            if requester.on_behalf_of:
-                # As the engine decides: when a proxy acts for someone, the worse of the two gets the data.
-                behalf = relative_jurisdiction(resolver.resolve(requester.on_behalf_of), state)
-                jurisdiction = min(jurisdiction, behalf, key=_WORSE_FIRST.__getitem__)
-            if len(self._classes) >= _CLASS_CACHE:
-                self._classes.clear()
-            self._classes[key] = jurisdiction
-        return jurisdiction, context.state
+        """The requester's jurisdiction class and the owner's state for a clean event."""
+        return self.engine.recipient(event)
 
     # -- output -----------------------------------------------------------------------------------
 
