@@ -142,6 +142,9 @@ def decode_event(raw: bytes | str) -> AccessEvent:
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        if _undecodable_reason(raw) == "invalid_encoding":
+            # Bytes that are not UTF-8 are the first thing the producer must fix, whatever else is wrong.
+            raise EventError("invalid_encoding", "the message is not valid UTF-8") from None
         message = str(exc)
         match = _PATH.search(message)
         detail = _PATH.sub("", message)

@@ -58,7 +58,8 @@ class TestCheckCommand:
             ("a", "oakland.no-federal-sharing"),
         }
         errors = result.stderr.decode()
-        assert f"{path}:2:" in errors and "invalid_json" in errors
+        assert f"{path}:2:" in errors
+        assert "invalid_json" in errors
         assert f"{path}:3: event 'b' field $.query.devices_searched" in errors
         assert "4 records: 2 events (1 clean, 1 alerted), 2 invalid" in errors
         assert b"7ABC123" not in result.stdout

@@ -93,19 +93,22 @@ class TestAlerts:
     def test_alert_carries_contract_fields(self, engine: Engine) -> None:
         """A federal alert carries kind, severity, citations, jurisdiction, evidence and the policy version."""
         (alert,) = [a for a in engine.judge(event(requester={"agency": "FBI"})) if a.rule_id.startswith("ca.")]
-        assert alert.kind == "recipient.federal" and alert.kind in KINDS
+        assert alert.kind == "recipient.federal"
+        assert alert.kind in KINDS
         assert alert.severity == "critical"
         assert "Cal. Civ. Code § 1798.90.55(b)" in alert.citations
         assert alert.requester.jurisdiction == "federal"
         assert alert.evidence["resolved_by"]
-        assert alert.policy_version == engine.version and len(alert.policy_version) == 12
+        assert alert.policy_version == engine.version
+        assert len(alert.policy_version) == 12
         assert alert.detected_at == NOW
 
     def test_plate_and_user_never_in_clear(self, engine: Engine) -> None:
         """Neither the plate nor the user name appears in an alert; their keyed hashes do."""
         alerts = engine.judge(event(requester={"agency": "FBI"}))
         text = b"".join(encode_alert(alert) for alert in alerts).decode()
-        assert "7ABC123" not in text and "officer.jones" not in text
+        assert "7ABC123" not in text
+        assert "officer.jones" not in text
         assert alerts[0].plate_hash == Pseudonymizer(KEY).plate("7abc 123")
         assert alerts[0].user_hash == Pseudonymizer(KEY).user("officer.jones")
 
@@ -228,4 +231,5 @@ class TestRetention:
         """A search reaching 45 days back breaches a 30-day retention and says how far it reached."""
         (alert,) = engine.judge(event(query={"time_frame_start": "2025-03-08T17:03:11Z"}))
         assert alert.rule_id == "oakland.retention-30-days"
-        assert alert.evidence["reach_days"] == "45.0" and alert.evidence["retention_days"] == "30"
+        assert alert.evidence["reach_days"] == "45.0"
+        assert alert.evidence["retention_days"] == "30"

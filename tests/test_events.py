@@ -31,7 +31,8 @@ class TestDecodeEvent:
         """The contract's example event decodes with every field in place."""
         event = decode_event(_raw(_event()))
         assert event.owner.agency == "Oakland CA PD"
-        assert event.query is not None and event.query.devices_searched == 120
+        assert event.query is not None
+        assert event.query.devices_searched == 120
         assert event.occurred_at.utcoffset() is not None
 
     def test_round_trip(self) -> None:
@@ -52,7 +53,8 @@ class TestDecodeEvent:
             sharing={"action": "approve_request", "approval_mode": "group", "batch_size": 312},
         )
         event = decode_event(_raw(raw))
-        assert event.sharing is not None and event.sharing.batch_size == 312
+        assert event.sharing is not None
+        assert event.sharing.batch_size == 312
         assert event.sharing.direction == "outbound"
 
     @pytest.mark.parametrize(
