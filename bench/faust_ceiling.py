@@ -2,7 +2,7 @@
 
     python bench/faust_ceiling.py BOOTSTRAP TOPIC COUNT
 
-Built by `streams.app.create_app` exactly as `alpr-monitor worker` builds it (same stream settings,
+Built by `streams.app.create_app` exactly as `alpr-monitor worker` builds it (same consumer,
 same batch code, events decoded), but the engine is replaced by one that returns no alert: the
 difference from the worker's figure is what the engine costs, and this figure is the most the
 Faust-based worker can reach on this machine however fast the engine gets.
@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-import faust  # noqa: TID251 - the ban is meant for monitor/; this benchmark measures Faust itself
+import faust
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

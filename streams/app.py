@@ -2,20 +2,28 @@
 
 Built by `create_app(settings, engine_provider)`; nothing happens at import time.
 
+Throughput: Faust hands each fetched record to its streams one by one (a `mode` `wait_first` with four
+tasks, an Event, a queue put and get, sensors and acks), ~70 µs per message here, several times what
+decoding and judging cost. The worker keeps Faust's consumer (group membership, fetching, flow control
+on rebalances, offset tracking and commits), producer and lifecycle, but its consumer replaces the
+fetch loop (`Consumer._drain_messages`) with one that hands the input topic's records on a fetched
+batch per partition at a time, straight to the batch judge: no Event, no queue, no per-message task.
+
 At-least-once, as verified in faust-streaming 0.15.3's source:
 - The consumer commits, per partition, only the longest run of consecutive *acked* offsets after the
   last commit (`Consumer._new_offset`), and flushes the producer before committing.
-- `Stream.take()` acks a batch's events in the generator's `finally`, which also runs when the
-  generator is closed after the agent body raised or was cancelled (`Stream.on_stop` closes it). A
-  batch whose sends failed half-way would then be acked and committed: a loss.
-- So the agent uses `Stream.noack_take()`, which never acks, and acks each event itself only after
-  `asyncio.gather` has every send future of the batch resolved, i.e. acknowledged by the broker with
-  acks=all. A failed send raises before the ack; the agent crashes, the worker stops, and the events
-  are read again on restart. Redelivery judges them again, and alert ids are deterministic.
-- Known limit, in Faust itself: during a rebalance its stream iterator acks (without yielding) the
-  messages it skips because flow control is paused or their generation is stale (`Stream.__aiter__`,
-  `value is skipped_value`). Those offsets can join a committed run before their redelivered copies
-  are judged, so a crash in that window could lose them. A single worker rebalances only at start-up.
+- A batch's offsets are acked (`Consumer.ack`) only after `asyncio.gather` has every send future of
+  the batch resolved, i.e. acknowledged by the broker with acks=all. A failed send raises before any
+  ack; the fetch loop fails, which crashes the app (mode's `Service._execute_task` -> `crash`), the
+  worker stops, and the batch is read again on restart. Redelivery judges the events again, and
+  alert ids are deterministic.
+- Batches of a partition are judged in fetch order and acked whole, so the acked offsets are always a
+  prefix of what was read: no commit can pass an event that is still being judged.
+- Rebalances: Faust's revocation handler stops the flow, commits, and bumps the generation. The fetch
+  loop drops whatever it fetched but has not handed on once the flow stops or the generation changes
+  (as Faust's own `Consumer.getmany` does), and a batch being judged across a rebalance is not acked:
+  its offsets are left uncommitted for the partition's next owner to read again. Duplicates, not loss.
+  (Faust's own stream iterator acks the messages it skips on a rebalance; this path never does.)
 """
 
 from __future__ import annotations
@@ -25,14 +33,14 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import faust  # noqa: TID251 - the ban guards monitor/; streams/ is the Faust shell
-import mode
+import faust
 import structlog
-from faust.serializers.schemas import DecodeFunction, OnKeyDecodeErrorFun, OnValueDecodeErrorFun  # noqa: TID251
-from faust.types import AppT, EventT  # noqa: TID251
-from faust.types.tuples import Message as FaustMessage  # noqa: TID251
+from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
+from faust.types import TP, ConsumerT
+from faust.types.tuples import Message as FaustMessage
+from mode import Service, ServiceT
 
 from monitor.settings import Settings
 from streams.batch import BatchResult, Judge, Message, judge_batch
@@ -41,39 +49,107 @@ from streams.metrics import WorkerMetrics
 if TYPE_CHECKING:
     from streams.policy_reload import PolicyWatcher
 
-__all__ = ["AGENT_NAME", "BatchObserver", "create_app"]
+__all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
 
-AGENT_NAME = "alpr-judge"
 LAG_INTERVAL_S = 5.0
 
 BatchObserver = Callable[[BatchResult], Awaitable[None] | None]
+BatchHandler = Callable[[list[FaustMessage]], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
 
 
-async def _never_fails(exc: Exception, message: FaustMessage) -> None:
-    """Raw bytes cannot fail to decode; reading them as events is the agent's job."""
+class BatchConsumer(KafkaConsumer):
+    """Faust's Kafka consumer, handing the input topic's records on one fetched batch at a time."""
+
+    batch_topic: str = ""
+    handle_batch: BatchHandler
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        # Faust's loop (transport/consumer.py), minus its per-message machinery; the same checks.
+        consumer_stopped = self._stopped.is_set
+        fetcher_stopped = cast(Service, fetcher)._stopped.is_set
+        try:
+            while not (consumer_stopped() or fetcher_stopped()):
+                records, active = await self._wait_next_records(1.0)
+                await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # Fetched while a rebalance stopped the flow: back to the committed offsets.
+                    await self.perform_seek()
+                    continue
+                generation = self.app.consumer_generation_id
+                for tp, fetched in records.items():
+                    if not self.flow_active or self.app.consumer_generation_id != generation:
+                        break  # a rebalance began while an earlier batch was judged: drop the rest
+                    if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        continue  # paused since the fetch
+                    messages = await self._unread(tp, fetched)
+                    if not messages:
+                        continue
+                    if tp.topic == self.batch_topic:
+                        await self.handle_batch(messages)
+                    else:  # any other subscription goes Faust's usual way
+                        for message in messages:
+                            await self.callback(message)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0  # `broker_commit_every`, as Faust's loop honours it
+                        await self.commit()
+        except self.consumer_stopped_errors:
+            if not self.transport.app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not self.transport.app.should_stop:
+                raise
+
+    async def _unread(self, tp: TP, records: Iterable[Any]) -> list[FaustMessage]:
+        """Faust's messages for the records not handed on yet; offsets the fetch skipped become gaps."""
+        # The next offset to hand on: what every seek sets `_read_offset` to (Faust's own loop keeps
+        # the last offset handed on there instead, and so hands that one on twice after a seek).
+        next_offset = self._read_offset[tp]
+        messages: list[FaustMessage] = []
+        to_message = self._to_message
+        for record in records:
+            offset = record.offset
+            if next_offset is not None:
+                if offset < next_offset:
+                    continue  # fetched again after a seek back: already handed on
+                if offset > next_offset and self.app.topics.acks_enabled_for(tp.topic):
+                    # Offsets that hold no record (transaction markers, compaction) would stop the
+                    # commit at the hole: Faust's gap list lets the commit pass them.
+                    await self._add_gap(tp, next_offset, offset - 1)
+            messages.append(to_message(tp, record))
+            next_offset = offset + 1
+        if messages:
+            self._read_offset[tp] = next_offset
+        return messages
 
 
-class RawBytesSchema(faust.Schema[bytes, bytes]):
-    """Hands each message's key and value bytes to the stream as they are.
+class WorkerApp(faust.App):
+    """A Faust app whose consumer hands `batch_topic` to `handle_batch` a fetched batch at a time."""
 
-    The same result as the "raw" codec, without Faust's per-message serializer and settings lookups,
-    which cost more than decoding and judging the event.
-    """
+    batch_topic: str = ""
+    handle_batch: BatchHandler
 
-    def compile(
-        self,
-        app: AppT,
-        *,
-        on_key_decode_error: OnKeyDecodeErrorFun = _never_fails,
-        on_value_decode_error: OnValueDecodeErrorFun = _never_fails,
-        default_propagate: bool = False,
-    ) -> DecodeFunction:
-        async def decode(message: FaustMessage, *, propagate: bool = default_propagate) -> EventT[bytes]:
-            return faust.Event(app, message.key, message.value, message.headers, message)
+    async def on_start(self) -> None:
+        await super().on_start()
+        # Registered with the conductor before it starts, so the consumer subscribes to the topic
+        # and tracks acks for it (an agent's topic is registered the same way when the agent starts).
+        self.topics.add(self.topic(self.batch_topic))
 
-        return decode
+    def _new_consumer(self) -> ConsumerT:
+        consumer = BatchConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+        )
+        consumer.batch_topic = self.batch_topic
+        consumer.handle_batch = self.handle_batch
+        return consumer
 
 
 def _faust_defaults(settings: Settings) -> dict[str, Any]:
@@ -87,10 +163,8 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         "topic_disable_leader": True,  # no leader election topic: the app has no leader-only work
         "web_enabled": False,  # /metrics is served by prometheus-client, not Faust's web server
         "consumer_auto_offset_reset": "earliest",  # a new group starts at the oldest event, never skips
-        # Faust pauses fetching a partition when this buffer is 80% full, and once every partition is
-        # paused its fetcher sleeps a whole second (Consumer._wait_next_records): the buffer must
-        # hold more than a second of work or the worker idles. 4096 (Faust's default) idled ~40%.
-        "stream_buffer_maxsize": max(32_768, 8 * settings.batch_size),
+        # One fetch is at most one batch (per partition, fewer).
+        "broker_max_poll_records": settings.batch_size,
         # A killed worker's partitions move to a restarted one after this long (Faust's default is 60 s).
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
@@ -105,7 +179,7 @@ def create_app(
     policy_watcher: PolicyWatcher | None = None,
     on_batch: BatchObserver | None = None,
     **faust_options: Any,
-) -> faust.App:
+) -> WorkerApp:
     """Build the worker's Faust app.
 
     `engine_provider` is called once per batch, so a reloaded policy applies from the next batch on.
@@ -114,46 +188,50 @@ def create_app(
     options = {**_faust_defaults(settings), **faust_options}
     # Faust creates only the last path component of its data directory; make the parents.
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(settings.app_id, **options)
-    source = app.topic(settings.input_topic, schema=RawBytesSchema())
+    app = WorkerApp(settings.app_id, **options)
     alerts_topic = settings.alerts_topic
     dlq_topic = settings.dlq_topic
     input_topic = settings.input_topic
     # Next offset to process per input partition, for the lag gauge; revoked partitions are dropped.
     next_offsets: dict[int, int] = {}
 
-    # A failed send must stop the worker, not restart the agent: a restarted agent would ack later
-    # batches around the failed one, and the commit would stall at the gap until a restart anyway.
-    @app.agent(source, name=AGENT_NAME, supervisor_strategy=mode.CrashingSupervisor)
-    async def judge(stream: Any) -> None:
+    async def judge_and_ack(fetched: list[FaustMessage]) -> None:
+        started = time.perf_counter()
+        generation = app.consumer_generation_id
+        messages = [Message(m.key, m.value, m.partition, m.offset) for m in fetched]
+        result = judge_batch(engine_provider(), messages, input_topic)
         producer = app.producer
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            started = time.perf_counter()
-            messages = [Message(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events]
-            result = judge_batch(engine_provider(), messages, input_topic)
-            pending: list[Awaitable[Any]] = []
-            for alert, payload in result.alerts:
-                pending.append(await producer.send(alerts_topic, alert.alert_id.encode(), payload, None, None, None))
-            for dead in result.dead:
-                pending.append(await producer.send(dlq_topic, dead.key, dead.value, None, None, dead.headers))
-            # Every output acknowledged before any input is acked: the commit can never pass them.
-            await asyncio.gather(*pending)
-            for event in events:
-                await stream.ack(event)
-            for message in messages:
-                next_offsets[message.partition] = message.offset + 1
-            _log_dead(result, input_topic)
-            if metrics is not None:
-                metrics.record_batch(
-                    result.processed,
-                    (alert for alert, _ in result.alerts),
-                    (dead.error.reason for dead in result.dead),
-                    time.perf_counter() - started,
-                )
-            if on_batch is not None:
-                outcome = on_batch(result)
-                if outcome is not None:
-                    await outcome
+        pending: list[Awaitable[Any]] = []
+        for alert, payload in result.alerts:
+            pending.append(await producer.send(alerts_topic, alert.alert_id.encode(), payload, None, None, None))
+        for dead in result.dead:
+            pending.append(await producer.send(dlq_topic, dead.key, dead.value, None, None, dead.headers))
+        # Every output acknowledged before any input is acked: the commit can never pass them.
+        await asyncio.gather(*pending)
+        consumer = cast(BatchConsumer, app.consumer)
+        # Across a rebalance (flow stopped, or a new generation) the batch stays unacked: its partitions
+        # may have moved, and their next owner reads it again from the last commit.
+        if consumer.flow_active and app.consumer_generation_id == generation:
+            ack = consumer.ack
+            for message in fetched:
+                ack(message)
+            last = fetched[-1]
+            next_offsets[last.partition] = last.offset + 1
+        _log_dead(result, input_topic)
+        if metrics is not None:
+            metrics.record_batch(
+                result.processed,
+                (alert for alert, _ in result.alerts),
+                (dead.error.reason for dead in result.dead),
+                time.perf_counter() - started,
+            )
+        if on_batch is not None:
+            outcome = on_batch(result)
+            if outcome is not None:
+                await outcome
+
+    app.batch_topic = input_topic
+    app.handle_batch = judge_and_ack
 
     def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: Iterable[Any] = args[0] if args else ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 
-import faust  # noqa: TID251 - the ban guards monitor/; streams/ is the Faust shell
+import faust
 import structlog
 
 from monitor.hashing import Pseudonymizer

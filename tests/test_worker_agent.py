@@ -1,19 +1,23 @@
-"""The worker's logic without a broker: batch judging, the Faust agent (test_context), metrics, policy reload."""
+"""The worker's logic without a broker: batch judging, the batch handler and fetch loop, metrics, policy reload."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import mode
 import pytest
 import structlog
 import yaml
 from conftest import KnownStream, build_known_stream
+from faust.types import TP  # noqa: TID251 - these tests drive the Faust consumer
+from faust.types.tuples import ConsumerMessage  # noqa: TID251
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.alerts import Alert, decode_alert
@@ -22,7 +26,7 @@ from monitor.events import AccessEvent
 from monitor.hashing import Pseudonymizer
 from monitor.policy import PolicyError
 from monitor.settings import Settings
-from streams.app import AGENT_NAME, create_app
+from streams.app import create_app
 from streams.batch import DLQ_HEADERS, MAX_DEAD_LETTER_BYTES, BatchResult, Message, judge_batch
 from streams.metrics import WorkerMetrics
 from streams.policy_reload import PolicyWatcher
@@ -164,55 +168,56 @@ class FakeProducer:
         return [(key, value, headers) for topic, key, value, headers in self.sent if topic == name]
 
 
+def _consumer_messages(topic: str, messages: list[tuple[bytes, bytes]], partition: int = 0) -> list[Any]:
+    """Faust's own message objects for (key, value) pairs, as the consumer makes them from fetched records."""
+    tp = TP(topic, partition)
+    return [
+        ConsumerMessage(topic, partition, offset, time.time(), 0, [], key, value, None, tp=tp, generation_id=0)
+        for offset, (key, value) in enumerate(messages)
+    ]
+
+
 @dataclass
 class Harness:
-    """The worker's Faust app with a fake producer, and what its agent reported per batch."""
+    """The worker's Faust app with a fake producer, and what its batch handler reported per batch."""
 
     settings: Settings
     app: Any
     producer: FakeProducer
     metrics: WorkerMetrics
     batches: list[BatchResult]
-    read: asyncio.Condition
 
-    async def put_all(self, agent: Any, messages: list[tuple[bytes, bytes]]) -> list[Any]:
-        return [await agent.put(value, key=key, wait=False) for key, value in messages]
+    def inputs(self, messages: list[tuple[bytes, bytes]]) -> list[Any]:
+        return _consumer_messages(self.settings.input_topic, messages)
 
-    async def wait_read(self, count: int) -> None:
-        async with self.read:
-            await asyncio.wait_for(
-                self.read.wait_for(lambda: sum(b.read for b in self.batches) >= count), AGENT_DEADLINE_S
-            )
+    async def judge(self, messages: list[Any]) -> None:
+        await asyncio.wait_for(self.app.consumer.handle_batch(messages), AGENT_DEADLINE_S)
+
+
+def _app(settings: Settings, engine: Any, producer: FakeProducer, **options: Any) -> Any:
+    app = create_app(settings, lambda: engine, **options)
+    app.finalize()
+    app.conf.store = "memory://"
+    app.producer.send = producer.send
+    return app
 
 
 @pytest.fixture
 def harness(tmp_path: Path, reference_engine: Engine) -> Harness:
-    settings = Settings(app_id=f"agent-test-{tmp_path.name}", data_dir=tmp_path / "faust", batch_within=0.01)
+    settings = Settings(app_id=f"agent-test-{tmp_path.name}", data_dir=tmp_path / "faust")
     metrics = WorkerMetrics(CollectorRegistry())
     metrics.set_policy(reference_engine.version, reference_engine.owner_ids)
     batches: list[BatchResult] = []
-    read = asyncio.Condition()
-
-    async def on_batch(result: BatchResult) -> None:
-        async with read:
-            batches.append(result)
-            read.notify_all()
-
-    app = create_app(settings, lambda: reference_engine, metrics=metrics, on_batch=on_batch)
-    app.finalize()
-    app.conf.store = "memory://"
     producer = FakeProducer()
-    app.producer.send = producer.send
-    return Harness(settings, app, producer, metrics, batches, read)
+    app = _app(settings, reference_engine, producer, metrics=metrics, on_batch=batches.append)
+    return Harness(settings, app, producer, metrics, batches)
 
 
-class TestJudgeAgent:
+class TestBatchHandler:
     async def test_known_events_give_expected_alerts(self, harness: Harness, reference_engine: Engine) -> None:
-        """The agent writes exactly the engine's alerts to the alerts topic, keyed by alert id."""
+        """The app's batch handler writes exactly the engine's alerts to the alerts topic, keyed by alert id."""
         stream = build_known_stream(reference_engine, 200)
-        async with harness.app.agents[AGENT_NAME].test_context() as agent:
-            await harness.put_all(agent, stream.messages)
-            await harness.wait_read(len(stream.messages))
+        await harness.judge(harness.inputs(stream.messages))
 
         written = harness.producer.topic(harness.settings.alerts_topic)
         alerts = [decode_alert(value) for _, value, _ in written if value is not None]
@@ -233,9 +238,7 @@ class TestJudgeAgent:
     ) -> None:
         """Each malformed message lands on the DLQ once, with its key, its exact bytes and its reason."""
         stream = build_known_stream(reference_engine, 50)
-        async with harness.app.agents[AGENT_NAME].test_context() as agent:
-            await harness.put_all(agent, stream.messages)
-            await harness.wait_read(len(stream.messages))
+        await harness.judge(harness.inputs(stream.messages))
 
         dead = harness.producer.topic(harness.settings.dlq_topic)
         originals = stream.by_key
@@ -249,9 +252,10 @@ class TestJudgeAgent:
     async def test_counts_add_up_in_the_metrics(self, harness: Harness, reference_engine: Engine) -> None:
         """read = clean + alerted + invalid in alpr_events_processed_total; alerts and DLQ counters match."""
         stream = build_known_stream(reference_engine, 120)
-        async with harness.app.agents[AGENT_NAME].test_context() as agent:
-            await harness.put_all(agent, stream.messages)
-            await harness.wait_read(len(stream.messages))
+        half = len(stream.messages) // 2
+        inputs = harness.inputs(stream.messages)
+        await harness.judge(inputs[:half])
+        await harness.judge(inputs[half:])
 
         registry = harness.metrics.registry
 
@@ -271,33 +275,34 @@ class TestJudgeAgent:
         for reason in set(stream.invalid.values()):
             expected = sum(1 for r in stream.invalid.values() if r == reason)
             assert _sample(registry, "alpr_dlq_messages_total", reason=reason) == expected
-        assert _sample(registry, "alpr_batch_processing_seconds_count") == len(harness.batches)
+        assert _sample(registry, "alpr_batch_processing_seconds_count") == len(harness.batches) == 2
         assert _sample(registry, "alpr_detection_lag_seconds_count") == len(stream.alerts)
         assert _sample(registry, "alpr_last_event_timestamp_seconds") > 0
 
     async def test_inputs_are_acked_only_after_outputs_are_acknowledged(
         self, harness: Harness, reference_engine: Engine
     ) -> None:
-        """While any alert or dead letter of a batch is unacknowledged, none of its input events is acked."""
+        """While any alert or dead letter of a batch is unacknowledged, none of its input messages is acked."""
         harness.producer.auto_ack = False
         stream = build_known_stream(reference_engine, 30)
-        async with harness.app.agents[AGENT_NAME].test_context() as agent:
-            events = await harness.put_all(agent, stream.messages)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + AGENT_DEADLINE_S
-            # Wait until the agent has sent every output of the stream and is waiting on them.
-            expected_outputs = len(stream.alerts) + len(stream.invalid)
-            while len(harness.producer.pending) < expected_outputs and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            assert len(harness.producer.pending) == expected_outputs
-            await asyncio.sleep(0.1)
-            assert not any(event.message.acked for event in events)
-            assert harness.batches == []
+        inputs = harness.inputs(stream.messages)
+        judging = asyncio.ensure_future(harness.judge(inputs))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AGENT_DEADLINE_S
+        # Wait until the handler has sent every output of the batch and is waiting on them.
+        expected_outputs = len(stream.alerts) + len(stream.invalid)
+        while len(harness.producer.pending) < expected_outputs and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(harness.producer.pending) == expected_outputs
+        await asyncio.sleep(0.1)
+        assert not judging.done()
+        assert not any(message.acked for message in inputs)
+        assert harness.batches == []
 
-            for future in harness.producer.pending:
-                future.set_result(None)
-            await harness.wait_read(len(stream.messages))
-            assert all(event.message.acked for event in events)
+        for future in harness.producer.pending:
+            future.set_result(None)
+        await judging
+        assert all(message.acked for message in inputs)
 
     async def test_engine_failure_is_dead_lettered_and_logged_without_event_data(
         self, harness: Harness, reference_engine: Engine
@@ -311,19 +316,10 @@ class TestJudgeAgent:
                     raise KeyError(plate)
                 return reference_engine.judge(event)
 
-        flaky = Flaky()
-        app = create_app(harness.settings, lambda: flaky, on_batch=harness.batches.append)
-        app.finalize()
-        app.conf.store = "memory://"
-        app.producer.send = harness.producer.send
+        app = _app(harness.settings, Flaky(), harness.producer)
         stream = build_known_stream(reference_engine, 10)
         with structlog.testing.capture_logs() as logs:
-            async with app.agents[AGENT_NAME].test_context() as agent:
-                await harness.put_all(agent, stream.messages)
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + AGENT_DEADLINE_S
-                while sum(b.read for b in harness.batches) < len(stream.messages) and loop.time() < deadline:
-                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(app.consumer.handle_batch(harness.inputs(stream.messages)), AGENT_DEADLINE_S)
 
         dead = {key: _headers(headers or []) for key, _, headers in harness.producer.topic(harness.settings.dlq_topic)}
         assert dead[b"k-clean"]["alpr-reason"] == "engine_error"
@@ -331,27 +327,129 @@ class TestJudgeAgent:
         assert (entry["event_id"], entry["error_type"], entry["log_level"]) == ("k-clean", "KeyError", "error")
         assert plate not in repr(logs)
 
-    async def test_failed_send_leaves_the_batch_unacked_and_stops_the_agent(
+    async def test_failed_send_leaves_the_batch_unacked_and_raises(
         self, harness: Harness, reference_engine: Engine
     ) -> None:
-        """A send the broker rejects leaves the batch's events unacked (to be redelivered) and crashes the agent."""
+        """A send the broker rejects leaves the batch's messages unacked (to be redelivered) and raises."""
         harness.producer.auto_ack = False
         stream = build_known_stream(reference_engine, 5)
-        wrapper = harness.app.agents[AGENT_NAME].test_context()
-        async with wrapper as agent:
-            events = await harness.put_all(agent, stream.messages)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + AGENT_DEADLINE_S
-            while not harness.producer.pending and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            harness.producer.pending[0].set_exception(RuntimeError("broker said no"))
-            for future in harness.producer.pending[1:]:
-                future.set_result(None)
-            while agent._crash_reason is None and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            assert isinstance(agent._crash_reason, RuntimeError)
-            assert not any(event.message.acked for event in events)
-            assert harness.batches == []
+        inputs = harness.inputs(stream.messages)
+        judging = asyncio.ensure_future(harness.judge(inputs))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AGENT_DEADLINE_S
+        while not harness.producer.pending and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        harness.producer.pending[0].set_exception(RuntimeError("broker said no"))
+        for future in harness.producer.pending[1:]:
+            future.set_result(None)
+        with pytest.raises(RuntimeError, match="broker said no"):
+            await judging
+        assert not any(message.acked for message in inputs)
+        assert harness.batches == []
+
+    async def test_batch_judged_across_a_rebalance_is_not_acked(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """A batch whose outputs are acknowledged after the consumer generation changed is left unacked."""
+        harness.producer.auto_ack = False
+        stream = build_known_stream(reference_engine, 5)
+        inputs = harness.inputs(stream.messages)
+        judging = asyncio.ensure_future(harness.judge(inputs))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AGENT_DEADLINE_S
+        while not harness.producer.pending and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        harness.app.consumer_generation_id += 1  # what Faust does when partitions are reassigned
+        for future in harness.producer.pending:
+            future.set_result(None)
+        await judging
+        assert not any(message.acked for message in inputs)
+
+
+@dataclass
+class FakeRecord:
+    """What aiokafka's fetcher returns per record (the fields Faust's consumer reads)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+    timestamp_type: int = 0
+    headers: tuple[tuple[str, bytes], ...] = ()
+    checksum: None = None
+    serialized_key_size: int = 0
+    serialized_value_size: int = 0
+
+
+class TestBatchConsumer:
+    async def _drain(self, consumer: Any, fetches: list[dict[TP, list[FakeRecord]]]) -> None:
+        """Run the consumer's fetch loop over `fetches` (one per round), then stop it."""
+        fetcher = mode.Service()
+        rounds = iter(fetches)
+
+        async def next_records(timeout: float) -> tuple[dict[TP, list[FakeRecord]], None]:
+            try:
+                return next(rounds), None
+            except StopIteration:
+                fetcher._stopped.set()
+                return {}, None
+
+        consumer._wait_next_records = next_records
+        await asyncio.wait_for(consumer._drain_messages(fetcher), AGENT_DEADLINE_S)
+
+    async def test_fetched_records_reach_the_handler_one_batch_per_partition(self, harness: Harness) -> None:
+        """Each partition's fetched records are handed on as one batch, in offset order, read only once."""
+        consumer = harness.app.consumer
+        seen: list[list[tuple[int, int]]] = []
+
+        async def handle(messages: list[Any]) -> None:
+            seen.append([(m.partition, m.offset) for m in messages])
+
+        consumer.handle_batch = handle
+        topic = harness.settings.input_topic
+        p0, p1 = TP(topic, 0), TP(topic, 1)
+        first = {p0: [FakeRecord(topic, 0, o, b"k", b"v") for o in range(3)], p1: [FakeRecord(topic, 1, 7, b"k", b"v")]}
+        # A second fetch overlapping the first (as after a seek back) hands on only what is new.
+        second = {p0: [FakeRecord(topic, 0, o, b"k", b"v") for o in range(2, 5)]}
+        await self._drain(consumer, [first, second])
+        assert seen == [[(0, 0), (0, 1), (0, 2)], [(1, 7)], [(0, 3), (0, 4)]]
+
+    async def test_rebalance_drops_what_was_fetched_but_not_handed_on(self, harness: Harness) -> None:
+        """Once the generation changes mid-fetch, the other partitions' fetched records are dropped, never acked."""
+        consumer = harness.app.consumer
+        seen: list[int] = []
+
+        async def handle(messages: list[Any]) -> None:
+            seen.append(messages[0].partition)
+            harness.app.consumer_generation_id += 1  # a rebalance completes while this batch is judged
+
+        consumer.handle_batch = handle
+        topic = harness.settings.input_topic
+        fetch = {TP(topic, p): [FakeRecord(topic, p, 0, b"k", b"v")] for p in range(3)}
+        await self._drain(consumer, [fetch])
+        assert seen == [0]
+        assert not any(consumer._acked.values())
+
+    async def test_records_fetched_while_the_flow_is_stopped_are_not_handed_on(self, harness: Harness) -> None:
+        """A fetch that lands during a rebalance (flow stopped) sends the consumer back to its committed offsets."""
+        consumer = harness.app.consumer
+        seen: list[Any] = []
+        seeks: list[bool] = []
+
+        async def handle(messages: list[Any]) -> None:
+            seen.append(messages)
+
+        async def perform_seek() -> None:
+            seeks.append(True)
+
+        consumer.handle_batch = handle
+        consumer.perform_seek = perform_seek
+        consumer.flow_active = False
+        topic = harness.settings.input_topic
+        await self._drain(consumer, [{TP(topic, 0): [FakeRecord(topic, 0, 0, b"k", b"v")]}])
+        assert (seen, seeks) == ([], [True])
 
 
 class TestWorkerMetrics:

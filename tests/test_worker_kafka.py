@@ -138,7 +138,6 @@ def worker_factory(kafka_broker: KafkaBroker, tmp_path: Path) -> Iterator[Callab
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
             "ALPR_DATA_DIR": str(tmp_path / f"faust-{len(started)}"),
             "ALPR_LOG_FORMAT": "json",
-            "ALPR_BATCH_WITHIN": "0.02",
             **settings,
         }
         worker = Worker(env, tmp_path / f"worker-{len(started)}.log")
