@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -159,7 +160,9 @@ def _cmd_streams(args: argparse.Namespace) -> int:
     from monitor.logging import configure_logging
 
     settings = _settings(args)
-    configure_logging(settings.log_format, settings.log_level)
+    # The demo prints alerts for a person to read; the framework's lifecycle chatter would bury them.
+    quiet_demo = args.command == "demo" and "ALPR_LOG_LEVEL" not in os.environ
+    configure_logging(settings.log_format, "WARNING" if quiet_demo else settings.log_level)
     if args.command == "worker":
         from streams.worker import run_worker
 
