@@ -233,7 +233,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true", help="stop after the sample has been judged")
     demo.set_defaults(handler=_cmd_streams)
 
-    produce = commands.add_parser("produce", help="send events from files to the input topic")
+    produce = commands.add_parser(
+        "produce", aliases=["ingest"], help="send events (v1 JSONL or a vendor export) to the input topic"
+    )
     common(produce, kafka=True)
     input_options(produce)
     produce.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")

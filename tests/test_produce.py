@@ -250,3 +250,34 @@ class TestUnreachableBroker:
 
         assert produce_files(_settings(f"127.0.0.1:{port}", "t"), [str(path)], err=err) == 2
         assert "cannot reach the broker" in err.getvalue()
+
+
+@pytest.mark.kafka
+class TestIngestCommand:
+    def test_ingest_sends_a_vendor_export(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+        """`alpr-monitor ingest EXPORT --owner ...` sends every record of a real Flock audit to the topic."""
+        import os
+        import subprocess
+        import sys
+
+        path = DATA / "flock-portal-search-audit-eugene-2025.csv"
+        topic = _topic(kafka_broker)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "ingest",
+                str(path),
+                "--owner",
+                "Eugene OR PD",
+                "--owner-state",
+                "OR",
+            ],
+            env={**os.environ, "ALPR_BROKER": f"kafka://{kafka_broker.bootstrap}", "ALPR_INPUT_TOPIC": topic},
+            capture_output=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        received = _consume(kafka_broker, topic, 4294)
+        assert len({key for key, _ in received}) == 4294
