@@ -11,12 +11,13 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import BinaryIO, TextIO
 
 from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
-from monitor.ingest import IngestOptions, RowError, Skipped, read_events
+from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events
 
 __all__ = ["CheckSummary", "check_items", "run_check"]
 
@@ -73,13 +74,20 @@ def check_items(
     return summary
 
 
-def _all_items(paths: list[str], fmt: str | None, options: IngestOptions) -> Iterator[AccessEvent | RowError | Skipped]:
-    for path in paths:
-        yield from read_events(path, fmt, options)
-
-
 def run_check(engine: Engine, paths: list[str], fmt: str | None, options: IngestOptions) -> tuple[int, CheckSummary]:
     """Run `check` over paths ("-" is standard input); returns the exit status and the summary."""
-    summary = check_items(engine, _all_items(paths or ["-"], fmt, options), sys.stdout.buffer, sys.stderr)
+    # Every input is opened (and its format detected) before any record is judged, so an unusable file
+    # stops the run with status 2 before a single alert is written.
+    opened: list[Iterator[Item]] = []
+    try:
+        for path in paths or ["-"]:
+            opened.append(read_events(path, fmt, options))
+    except BaseException:
+        for items in opened:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        raise
+    summary = check_items(engine, chain.from_iterable(opened), sys.stdout.buffer, sys.stderr)
     sys.stdout.buffer.flush()
     return (EXIT_ALERTS if summary.alerted else EXIT_CLEAN), summary

@@ -21,7 +21,7 @@ from monitor.alerts import Alert, AlertOwner, AlertRequester, alert_id_for
 from monitor.events import AccessEvent, Sharing
 from monitor.facts import Facts
 from monitor.hashing import Pseudonymizer
-from monitor.jurisdiction import AgencyClass, AgencyResolver, Confidence, RegistryEntry, Resolution
+from monitor.jurisdiction import AgencyClass, AgencyResolver, Confidence, RegistryEntry, Resolution, state_code
 from monitor.policy import Agreement, Declaration, KnownAgency, OwnerPolicy, Policy, PolicyError, load_policy
 from monitor.purpose import Certainty, PurposeCategory, PurposeHit, classify_purpose, is_redacted
 from monitor.rules.conditions import ConditionError, Predicate, compile_condition
@@ -105,12 +105,15 @@ def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
 PurposeProfile = tuple[frozenset[str], frozenset[str], bool]
 _NO_PURPOSE: PurposeProfile = (frozenset(), frozenset(), False)
 _PER_EVENT_EVIDENCE = ("purpose.", "retention.")
+# Exports that never carry the plate or search type: their absence there is the export's, not the log's.
+_LOGS_WITHOUT_QUERY_DATA = frozenset({"portal_search_audit"})
 
 
-# A free-standing case number ("24-1187", "2025/00123") never changes what a reason says; folding them
-# lets the cache below serve "burglary 24-1187" and "burglary 25-0042" alike. Numbers glued to words or
-# brackets ("287(g)", "I-247", "287g") are left alone: they are terms.
-_CASE_NUMBER = re.compile(r"(?<![\w(/-])\d+(?:[-/]\d+)*(?![\w(/-])")
+# A free-standing case number ("24-1187", "2025/00123", "123456") never changes what a reason says;
+# folding them lets the cache below serve "burglary 24-1187" and "burglary 25-0042" alike. Only numbers
+# with a separator or of four or more digits are folded, so the terms "287 (g)", "I 247", "287g" and
+# "I-247" are never touched.
+_CASE_NUMBER = re.compile(r"(?<![\w(/-])(?:\d+(?:[-/]\d+)+|\d{4,})(?![\w(/-])")
 
 
 def purpose_profile(reason: str | None) -> PurposeProfile:
@@ -273,7 +276,7 @@ class Engine:
         key = (owner.agency, owner.ori, owner.state)
         context = self._unlisted.get(key)
         if context is None:
-            state = owner.state.upper() if owner.state else None
+            state = state_code(owner.state)
             if state is None:
                 # Only a public agency resolved with good evidence may pick the owner's state law.
                 found = self._global_resolver.resolve(owner.agency, owner.ori)
@@ -301,9 +304,15 @@ class Engine:
                 reach = (event.occurred_at - query.time_frame_start).total_seconds()
                 retention_exceeded = reach > (context.retention_days + RETENTION_GRACE_DAYS) * 86_400
         if context.agreements or context.declarations:
-            day = event.occurred_at.date()
-            agreement = _on_file(context.agreements, requester.agency, requester.ori, day)
-            declaration = _on_file(context.declarations, requester.agency, requester.ori, day)
+            # Agreement dates are UTC calendar days, whatever offset the event was written with.
+            day = event.occurred_at.astimezone(UTC).date()
+            # A proxy's papers do not cover the party it acts for: both need them.
+            agreement = _on_file(context.agreements, requester.agency, requester.ori, day) and (
+                requester.on_behalf_of is None or _on_file(context.agreements, requester.on_behalf_of, None, day)
+            )
+            declaration = _on_file(context.declarations, requester.agency, requester.ori, day) and (
+                requester.on_behalf_of is None or _on_file(context.declarations, requester.on_behalf_of, None, day)
+            )
         return _Key(
             event.owner.agency,
             event.owner.ori,
@@ -320,10 +329,6 @@ class Engine:
             agreement,
             declaration,
         )
-
-    def facts(self, event: AccessEvent, context: OwnerContext) -> tuple[Facts, Resolution, Resolution | None]:
-        """Compute the facts of one event; also return the resolutions the evidence will cite."""
-        return self._facts(event, context, self._judgement_key(event, context))
 
     def _facts(
         self, event: AccessEvent, context: OwnerContext, key: _Key
@@ -460,8 +465,12 @@ class Engine:
         """The alert for one fired rule; `judge` fills in the per-event identity fields."""
         requester = event.requester
         evidence = _evidence(event, context, facts, rule, decided_by, beneficiary)
+        via_proxy = beneficiary is not None and decided_by is beneficiary
         fields = {
             "requester": requester.agency,
+            # Who got the data: the party a proxy acted for when that party decided the recipient class.
+            "recipient_agency": (requester.on_behalf_of or "") if via_proxy else requester.agency,
+            "via": f" through {requester.agency}" if via_proxy else "",
             "owner": event.owner.agency,
             "recipient": _PLAIN_WORDS[facts.recipient],
             "on_behalf_of": requester.on_behalf_of or "",
@@ -516,7 +525,12 @@ def _missing_elements(event: AccessEvent) -> frozenset[str]:
     missing = []
     if not (event.requester.user or "").strip():
         missing.append("user")
-    if query is not None and not (query.plate or "").strip() and not query.search_type:
+    if (
+        query is not None
+        and not (query.plate or "").strip()
+        and not query.search_type
+        and (event.source is None or event.source.log not in _LOGS_WITHOUT_QUERY_DATA)
+    ):
         missing.append("query_data")
     return frozenset(missing)
 

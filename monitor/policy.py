@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor._yaml import YAMLError, safe_load
-from monitor.jurisdiction import AgencyClass
+from monitor.jurisdiction import AgencyClass, state_code
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -45,9 +45,10 @@ class _Strict(BaseModel):
 def _state_code(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) != 2 or not value.isalpha():
-        raise ValueError(f"state {value!r} must be a two-letter code such as 'CA'")
-    return value.upper()
+    code = state_code(value)
+    if code is None:
+        raise ValueError(f"state {value!r} is not a US state: give its two-letter code such as 'CA'")
+    return code
 
 
 class KnownAgency(_Strict):

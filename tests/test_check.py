@@ -79,3 +79,11 @@ class TestCheckCommand:
         result = run_check(*args, stdin=b"")
         assert result.returncode == 2
         assert b"alpr-monitor" in result.stderr
+
+    def test_unusable_second_input_stops_before_any_alert(self, tmp_path: Path) -> None:
+        """With a readable first file and a missing second one, nothing is judged and the exit status is 2."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(line("a", "FBI") + "\n")
+        result = run_check(str(path), str(tmp_path / "missing.jsonl"))
+        assert result.returncode == 2
+        assert result.stdout == b""

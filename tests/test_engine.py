@@ -131,7 +131,7 @@ class TestPolicy:
     @pytest.mark.parametrize(
         ("text", "message"),
         [
-            (b"owners: [{id: x, agency: X, state: California}]", "owners.0.state"),
+            (b"owners: [{id: x, agency: X, state: Cali}]", "owners.0.state"),
             (b"owners: [{id: x, agency: X, state: CA, colour: red}]", "owners.0.colour"),
             (b"owners: [{id: x, agency: X, state: CA}, {id: x, agency: Y, state: CA}]", "duplicate owner ids"),
             (b"owners: [", "not valid YAML"),
@@ -233,3 +233,71 @@ class TestRetention:
         assert alert.rule_id == "oakland.retention-30-days"
         assert alert.evidence["reach_days"] == "45.0"
         assert alert.evidence["retention_days"] == "30"
+
+
+class TestReviewFixes:
+    def test_proxy_summary_names_who_got_the_data(self, engine: Engine) -> None:
+        """When CHP searches on behalf of ICE, the federal alert names ICE and says it went through CHP."""
+        alerts = engine.judge(event(requester={"agency": "California Highway Patrol", "on_behalf_of": "ICE"}))
+        (federal,) = [a for a in alerts if a.rule_id == "ca.sb34.federal-recipient"]
+        assert federal.summary == (
+            "Federal agency ICE got access to Oakland CA PD's ALPR data through California Highway Patrol"
+        )
+
+    def test_owner_state_by_name(self, engine: Engine) -> None:
+        """An owner state written out ('California') selects the same law as 'CA'."""
+        by_code = rule_ids(
+            engine, event(owner={"agency": "Fresno Police Department", "state": "CA"}, requester={"agency": "FBI"})
+        )
+        by_name = rule_ids(
+            engine,
+            event(owner={"agency": "Fresno Police Department", "state": "California"}, requester={"agency": "FBI"}),
+        )
+        assert by_code == by_name == {"ca.sb34.federal-recipient"}
+
+    def test_owner_without_a_state_goes_to_review(self, engine: Engine) -> None:
+        """An owner the monitor cannot place is reviewed, never judged clean."""
+        ids = rule_ids(
+            engine, event(owner={"agency": "Glendale Police Department", "state": None}, requester={"agency": "FBI"})
+        )
+        assert ids == {"policy.owner-state-unknown"}
+
+    def test_proxy_papers_do_not_cover_the_party_acted_for(self, tmp_path: Path) -> None:
+        """An agreement held by the proxy does not cover the agency it searched for."""
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "owners:\n"
+            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n    requires_agreement: true\n"
+            "    agreements: [{agency: Clovis CA PD, state: CA}]\n"
+        )
+        engine = load_engine(path, Pseudonymizer(KEY))
+        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        direct = event(owner=owner, requester={"agency": "Clovis CA PD"})
+        proxied = event(owner=owner, requester={"agency": "Clovis CA PD", "on_behalf_of": "Madera CA PD"})
+        assert rule_ids(engine, direct) == set()
+        assert rule_ids(engine, proxied) == {"policy.no-agreement"}
+
+    def test_agreement_days_are_utc(self, tmp_path: Path) -> None:
+        """The same instant written with two offsets is judged the same against an agreement's last day."""
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "owners:\n"
+            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n    requires_agreement: true\n"
+            "    agreements: [{agency: Clovis CA PD, state: CA, until: 2025-12-31}]\n"
+        )
+        engine = load_engine(path, Pseudonymizer(KEY))
+        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        utc = event(owner=owner, requester={"agency": "Clovis CA PD"}, occurred_at="2026-01-01T02:00:00+00:00")
+        pacific = event(owner=owner, requester={"agency": "Clovis CA PD"}, occurred_at="2025-12-31T18:00:00-08:00")
+        assert rule_ids(engine, utc) == rule_ids(engine, pacific) == {"policy.no-agreement"}
+
+    @pytest.mark.parametrize("reason", ["287 (g) task force 24-118", "I 247 detainer", "287 (g)"])
+    def test_spaced_immigration_terms_survive_folding(self, engine: Engine, reason: str) -> None:
+        """Case-number folding never hides a spaced immigration term."""
+        assert "ca.values-act.immigration-purpose" in rule_ids(engine, event(query={"reason": reason}))
+
+    @pytest.mark.parametrize("state", ["ZZ", "Californ"])
+    def test_policy_state_must_be_a_state(self, state: str) -> None:
+        """A policy naming a state that does not exist is refused with the key."""
+        with pytest.raises(PolicyError, match="is not a US state"):
+            parse_policy(f"owners: [{{id: x, agency: X, state: {state}}}]".encode(), "policy.yaml")

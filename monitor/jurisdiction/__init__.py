@@ -8,5 +8,14 @@ module (`data/`), nothing is fetched at run time.
 
 from monitor.jurisdiction.model import EVIDENCE_IDS, AgencyClass, Confidence, RegistryEntry, Resolution
 from monitor.jurisdiction.resolver import AgencyResolver
+from monitor.jurisdiction.states import state_code
 
-__all__ = ["EVIDENCE_IDS", "AgencyClass", "AgencyResolver", "Confidence", "RegistryEntry", "Resolution"]
+__all__ = [
+    "EVIDENCE_IDS",
+    "AgencyClass",
+    "AgencyResolver",
+    "Confidence",
+    "RegistryEntry",
+    "Resolution",
+    "state_code",
+]

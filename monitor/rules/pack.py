@@ -36,7 +36,19 @@ __all__ = [
 
 # Placeholders a rule's summary template may use; filled only when the rule fires.
 SUMMARY_FIELDS = frozenset(
-    {"requester", "owner", "recipient", "on_behalf_of", "matched", "term", "missing", "batch_size", "retention_days"}
+    {
+        "requester",
+        "owner",
+        "recipient",
+        "recipient_agency",
+        "via",
+        "on_behalf_of",
+        "matched",
+        "term",
+        "missing",
+        "batch_size",
+        "retention_days",
+    }
 )
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
