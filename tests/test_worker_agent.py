@@ -536,7 +536,7 @@ def _silence_oakland(document: dict[str, Any]) -> None:
 
 
 def _break(document: dict[str, Any]) -> None:
-    document["owners"][0]["state"] = "California"
+    document["owners"][0]["state"] = "Cascadia"  # not a US state
 
 
 class TestPolicyWatcher:
