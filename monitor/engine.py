@@ -27,7 +27,7 @@ from monitor.purpose import Certainty, PurposeCategory, PurposeHit, classify_pur
 from monitor.rules.conditions import ConditionError, Predicate, compile_condition
 from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 
-__all__ = ["Engine", "OwnerContext", "load_engine", "relative_jurisdiction"]
+__all__ = ["Engine", "OwnerContext", "load_engine", "mask_identifiers", "relative_jurisdiction"]
 
 UNLISTED_OWNER = "other"
 # Purges run daily and search forms offer "last N days": a search reaching a day past the period is
@@ -507,7 +507,7 @@ class Engine:
 _IDENTIFIER = re.compile(r"\S*\d\S*")
 
 
-def _mask_identifiers(text: str) -> str:
+def mask_identifiers(text: str) -> str:
     """Reasons sometimes hold a plate or a case number: any token with a digit is masked in evidence."""
     return _IDENTIFIER.sub("[id]", text)
 
@@ -573,7 +573,7 @@ def _evidence(
             evidence["basis"] = "recipient is an immigration agency"
         elif hit is not None:
             evidence.update(
-                matched=_mask_identifiers(hit.matched),
+                matched=mask_identifiers(hit.matched),
                 term=hit.term,
                 span=f"{hit.start}-{hit.end}",
                 certainty=hit.certainty.value,

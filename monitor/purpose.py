@@ -19,7 +19,8 @@ STRONG, ``ice``/``Ice`` is WEAK. Compounds such as ``ice cream``, ``ice age``, `
 A STRONG term preceded (within three words) by a negation ("not immigration related") is kept as WEAK.
 
 Missing vs uninformative vs redacted: None, blank or punctuation-only ("." "——") is MISSING; a vendor
-redaction marker ("***", "[REDACTED]") gets no hit (recorded, then withheld; see ``is_redacted``).
+redaction marker ("***", "###", "* * *", "[REDACTED]") gets no hit (recorded, then withheld; see
+``monitor.redaction.is_redacted``, re-exported here: ingest and the engine use the same test).
 A reason is UNINFORMATIVE (Cal. Civ. Code 1798.90.52(a)(4): the purpose must be recorded) when it
 matched no other category and nothing is left after dropping identifiers (tokens with a digit: case
 numbers, plates), placeholder words ("inv", "test", "n/a", "see case", stop words) and generic words
@@ -35,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+
+from monitor.redaction import is_redacted
 
 __all__ = ["Certainty", "PurposeCategory", "PurposeHit", "classify_purpose", "is_redacted"]
 
@@ -395,14 +398,6 @@ def _uninformative(reason: str, norm: str) -> PurposeHit | None:
 
 
 # --- public API ----------------------------------------------------------------------------------
-
-_REDACTION_RE = re.compile(r"[\[(<{]?\s*(?:\*{3,}|█{2,}|redacted|withheld)\s*[\])>}]?", re.IGNORECASE)
-
-
-def is_redacted(value: str | None) -> bool:
-    """True when the value is a vendor redaction marker ("***", "REDACTED", "[REDACTED]"): recorded, then withheld."""
-    return value is not None and _REDACTION_RE.fullmatch(value.strip()) is not None
-
 
 _MISSING_NONE = (PurposeHit(PurposeCategory.MISSING, "none", "", 0, 0, _STRONG),)
 

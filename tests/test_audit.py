@@ -7,19 +7,20 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from monitor.alerts import decode_alert
 from monitor.audit import AuditRun, Caps
 from monitor.audit._markdown import md_text
-from monitor.audit._outputs import FINDING_COLUMNS, spreadsheet_safe
-from monitor.audit._tally import mask_identifiers
+from monitor.audit._outputs import FINDING_COLUMNS, FindingsWriter, spreadsheet_safe
+from monitor.audit._tally import masked_reason
 from monitor.cli import main
-from monitor.engine import Engine, load_engine
+from monitor.engine import Engine, load_engine, mask_identifiers
+from monitor.events import Owner, decode_event
 from monitor.hashing import Pseudonymizer
-from monitor.ingest import IngestOptions
+from monitor.ingest import IngestOptions, Item
 
 KEY = b"audit-tests-key-0123456789abcdef"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -145,7 +146,31 @@ class TestFindings:
         assert (totals["events"], totals["invalid"]) == (len(EXPECTED), len(lines) - len(EXPECTED))
         assert (totals["clean"], totals["alerted"]) == (len(EXPECTED) - alerted, alerted)
         assert totals["alerts"] == len(alerts_in(tmp_path / "out")) == sum(map(len, EXPECTED.values()))
+        assert totals["findings_lines"] == totals["alerts"]
         assert totals["consistent"] is True
+
+    def test_unclassified_record_makes_totals_inconsistent(self, engine: Engine, tmp_path: Path) -> None:
+        """A record the run takes but counts in no class (events, invalid, skipped) is reported as a mismatch."""
+        run = AuditRun(engine, tmp_path / "out")
+        lines = v1_fixture(tmp_path / "events.jsonl").read_bytes().splitlines()
+        run.consume([decode_event(lines[0]), cast(Item, object())])
+        result = run.finish()
+        figures = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert (figures["totals"]["records"], figures["totals"]["events"]) == (2, 1)
+        assert figures["totals"]["consistent"] is False
+        assert not result.totals.consistent()
+        assert "totals do not add up" in (tmp_path / "out" / "summary.md").read_text()
+        assert "do not add up" in (tmp_path / "out" / "report.html").read_text()
+
+    def test_lost_findings_make_totals_inconsistent(
+        self, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Alerts counted but missing from findings.jsonl (a writer that drops them) are reported as a mismatch."""
+        monkeypatch.setattr(FindingsWriter, "alerts", lambda self, alerts: None)
+        totals = audit(engine, [v1_fixture(tmp_path / "events.jsonl")], tmp_path / "out")["totals"]
+        assert totals["alerts"] > 0
+        assert totals["findings_lines"] == 0
+        assert totals["consistent"] is False
 
     def test_jurisdiction_counts(self, engine: Engine, tmp_path: Path) -> None:
         """Every event is counted under its requester's class, clean ones included."""
@@ -235,6 +260,38 @@ class TestReport:
             text = (out / name).read_text().casefold()
             for secret in (*PLATES, *USERS):
                 assert secret.casefold() not in text, (name, secret)
+
+    def test_plates_in_unparseable_cells_stay_out_of_the_outputs(self, engine: Engine, tmp_path: Path) -> None:
+        """A plate typed into a time, time-frame or count cell is reported by shape only, in every output."""
+        stamp = "11/13/2025, 10:00:17 PM UTC"
+        header = (
+            "ID,Name,Org Name,Total Networks Searched,Total Devices Searched,Time Frame,License Plate,Reason,"
+            "Case #,Filters,Search Time,Search Type,Text Prompt,Moderation"
+        )
+        bad = [  # (networks, devices, time frame, search time)
+            ("1", "10", f"{PLATES[0]}\n{stamp}", stamp),
+            ("1", "10", f"11/12/2025, 10:00:17 PM {PLATES[1]}\n{stamp}", stamp),
+            ("1", "10", f"{stamp}\n{PLATES[2]}", stamp),
+            ("1", "10", f"{stamp}\n{stamp}", PLATES[3]),
+            (PLATES[0], "10", f"{stamp}\n{stamp}", stamp),
+            ("1", PLATES[1], f"{stamp}\n{stamp}", stamp),
+        ]
+        path = tmp_path / "audit.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(header + "\r\n")
+            writer = csv.writer(handle)
+            for number, (nets, devs, frame, when) in enumerate(bad):
+                writer.writerow((f"id{number}", "", "Alameda County CA SO", nets, devs, frame, "", "stolen car", "",
+                                 "", when, "search", "", ""))  # fmt: skip
+        run = AuditRun(engine, tmp_path / "out")
+        run.audit_files([str(path)], None, IngestOptions(owner=Owner(agency="Oakland CA PD", state="CA")))
+        totals = run.finish().totals
+        assert totals.invalid == len(bad)
+        for name in OUTPUTS:
+            text = (tmp_path / "out" / name).read_text().casefold()
+            for plate in PLATES:
+                assert plate.casefold() not in text, (name, plate)
+        assert "of shape" in (tmp_path / "out" / "errors.csv").read_text()
 
     def test_headline_numbers(self, out: Path) -> None:
         """The summary states the audited events and that the totals add up."""
@@ -353,6 +410,11 @@ class TestText:
         assert md_text("two\nlines") == "two lines"
 
     def test_mask_identifiers(self) -> None:
-        """Tokens with a digit (case numbers, plates) are masked in reasons shown in the report."""
-        assert mask_identifiers("inv 7ABC123 25-0412") == "inv # #"
-        assert mask_identifiers("investigation") == "investigation"
+        """Reasons in the report are masked as in alert evidence (the engine's mask), spaces collapsed."""
+        assert (
+            masked_reason("inv  7ABC123 25-0412")
+            == "inv [id] [id]"
+            == " ".join(mask_identifiers("inv  7ABC123 25-0412").split())
+        )
+        assert masked_reason("investigation") == "investigation"
+        assert len(masked_reason("x" * 100)) == 60

@@ -274,6 +274,61 @@ class TestNames:
         assert "Do Not Use" in found.matched
 
 
+class TestCaliforniaConflicts:
+    """A California claim contradicted by another state code in the name is never settled as California."""
+
+    @pytest.mark.parametrize(
+        "name", ["San Diego CA NV PD", "Reno NV CA PD", "Chino PD (CA) NV", "Los Angeles CA AZ SO", "CA - Reno NV PD"]
+    )
+    def test_california_and_another_code_is_unresolved(self, resolver: AgencyResolver, name: str) -> None:
+        """Whichever place the gazetteer supports, CA next to another code is a state conflict."""
+        found = resolver.resolve(name)
+        assert (found.agency_class, found.state, found.resolved_by) == (U, None, "state-conflict"), found
+        assert "CA" in found.matched
+
+    @pytest.mark.parametrize(("name", "state"), [("Bend OR WA PD", "OR"), ("Acworth GA AL PD", "GA")])
+    def test_other_conflicts_are_still_settled_by_the_place(
+        self, resolver: AgencyResolver, name: str, state: str
+    ) -> None:
+        """Between two codes neither of which is CA, the one the place exists in still wins."""
+        found = resolver.resolve(name)
+        assert (found.agency_class, found.state) == (S, state), found
+
+
+class TestVeteransAffairs:
+    """ "VA" is Virginia's code and also Veterans Affairs: a rule tells the two apart."""
+
+    @pytest.mark.parametrize(
+        ("name", "state"),
+        [
+            ("Loma Linda CA VA Police", "CA"),
+            ("Loma Linda CA VA PD", "CA"),
+            ("Palo Alto CA VA Medical Center", "CA"),
+            ("Tucson AZ VA Hospital", "AZ"),
+            ("Salem VA VA Medical Center", "VA"),
+            ("Hampton VA VA Police", "VA"),
+            ("VA Police", None),
+            ("VA Police - Loma Linda CA", "CA"),
+            ("Fresno CA Veterans Affairs Police", "CA"),
+        ],
+    )
+    def test_va_after_a_state_code_or_first_is_veterans_affairs(
+        self, resolver: AgencyResolver, name: str, state: str | None
+    ) -> None:
+        """ "<Place> <ST> VA Police|PD|Medical ..." and a leading "VA Police" are the federal VA, in <ST>."""
+        found = resolver.resolve(name)
+        assert (found.agency_class, found.state) == (F, state), found
+        assert found.resolved_by == "federal-agency"
+
+    @pytest.mark.parametrize(
+        "name", ["Richmond VA PD", "Richmond VA Police", "Virginia Beach VA PD", "Richmond VA SO", "Salem VA Police"]
+    )
+    def test_va_as_the_state_code_stays_virginia(self, resolver: AgencyResolver, name: str) -> None:
+        """ "<Place> VA PD|Police" (VA in the state slot, no other code before it) is a Virginia agency."""
+        found = resolver.resolve(name)
+        assert (found.agency_class, found.state) == (S, "VA"), found
+
+
 class TestStatedState:
     def test_agreeing_state_raises_a_gazetteer_reading(self, resolver: AgencyResolver) -> None:
         """The vendor's state agreeing with a unique place makes it HIGH."""

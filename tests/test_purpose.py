@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import random
 import runpy
 from collections import Counter
@@ -10,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor import engine as engine_module
+from monitor import redaction
+from monitor.engine import Engine, load_engine
+from monitor.events import AccessEvent, decode_event
+from monitor.hashing import Pseudonymizer
+from monitor.ingest import _values as ingest_values
 from monitor.purpose import (
     _TERMS,
     Certainty,
@@ -454,10 +462,58 @@ class TestMissing:
         assert classify_purpose(reason) == ()
         assert is_redacted(reason)
 
-    @pytest.mark.parametrize("value", [None, "", "**", "investigation", "redacted per policy", "ICE ***"])
+    @pytest.mark.parametrize("value", [None, "", "**", "investigation", "ICE ***", "ICE redacted", "unredacted copy"])
     def test_not_redacted(self, value: str | None) -> None:
         """Only a whole-value marker is a redaction; text that merely mentions one is not."""
         assert not is_redacted(value)
+
+
+class TestOneRedactionTest:
+    """Ingest, the classifier and the engine share one redaction test (monitor.redaction)."""
+
+    def test_same_function_everywhere(self) -> None:
+        """purpose, ingest and engine all use monitor.redaction.is_redacted itself, not a copy."""
+        assert is_redacted is redaction.is_redacted
+        assert ingest_values.is_redacted is redaction.is_redacted
+        assert vars(engine_module)["is_redacted"] is redaction.is_redacted  # the name the engine calls
+
+    @pytest.mark.parametrize(
+        "marker", ["###", "* * *", "***", "REDACTED", "[REDACTED]", "redacted per GC 7923.600", "██"]
+    )
+    def test_markers_are_redacted_not_missing(self, marker: str) -> None:
+        """Every marker ingest reads as withheld is withheld to the classifier and draws no purpose.missing."""
+        assert is_redacted(marker)
+        assert ingest_values.parse_count(marker) is None
+        assert classify_purpose(marker) == ()
+        alerts = _engine().judge(_query(marker))
+        assert "purpose.missing" not in {alert.kind for alert in alerts}
+
+    @pytest.mark.parametrize("value", ["—", "", "——", " "])
+    def test_dashes_and_blank_are_missing(self, value: str) -> None:
+        """Blank and dash-only reasons are missing, not redacted, and draw purpose.missing."""
+        assert not is_redacted(value)
+        (hit,) = classify_purpose(value)
+        assert hit.category is MISSING
+        alerts = _engine().judge(_query(value))
+        assert "purpose.missing" in {alert.kind for alert in alerts}
+
+
+@functools.cache
+def _engine() -> Engine:
+    return load_engine(None, Pseudonymizer(b"purpose-tests-key-0123456789abcd"))
+
+
+def _query(reason: str) -> AccessEvent:
+    return decode_event(
+        json.dumps(
+            {
+                "event_id": "e1", "event_type": "query", "occurred_at": "2025-04-22T17:03:11Z",
+                "owner": {"agency": "Oakland CA PD", "state": "CA"},
+                "requester": {"agency": "Alameda County CA SO", "user": "u-1"},
+                "query": {"plate": "7ABC123", "reason": reason, "search_type": "search"},
+            }
+        )
+    )  # fmt: skip
 
 
 class TestNormalisationAndSpans:

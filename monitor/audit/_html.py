@@ -298,8 +298,10 @@ class _Report:
         else:
             check = (
                 '<p class="check bad">The totals of this run do not add up: '
-                f"{_n(totals.events)} events, {_n(totals.clean)} clean, {_n(totals.alerted)} with findings, "
-                f"{_n(totals.alerts)} alerts. Treat this report as incomplete and report the problem.</p>"
+                f"{_n(totals.records)} records read, {_n(totals.events)} events ({_n(totals.clean)} clean, "
+                f"{_n(totals.alerted)} with findings), {_n(totals.invalid)} malformed, {_n(totals.skipped)} skipped; "
+                f"{_n(totals.alerts)} alerts, {_n(totals.findings_lines or 0)} lines in findings.jsonl. "
+                "Treat this report as incomplete and report the problem.</p>"
             )
         distinct = tally.distinct_requesters()
         rows = [

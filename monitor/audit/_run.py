@@ -155,6 +155,7 @@ class AuditRun:
                 tally.add_skipped(item)
             if progress is not None and not count % UPDATE_EVERY:
                 progress.advance(count, position() if position is not None else None)
+        tally.totals.records += count  # counted apart from the classification above, so a slip shows
         return count
 
     def _where(self, event: AccessEvent) -> tuple[str, str | None]:
@@ -167,10 +168,11 @@ class AuditRun:
         """Close the findings files and write report.html, summary.md and summary.json."""
         if self._writer is None:
             self._writer = FindingsWriter(self.out_dir)
-        writer = self._writer
+        tally, writer = self.tally, self._writer
         writer.close()
+        tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
-        tally, info = self.tally, self.info
+        info = self.info
         report = self.out_dir / "report.html"
         summary = self.out_dir / "summary.md"
         figures = self.out_dir / "summary.json"
@@ -208,6 +210,7 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
             "invalid": totals.invalid,
             "skipped": totals.skipped,
             "alerts": totals.alerts,
+            "findings_lines": totals.findings_lines,
             "consistent": totals.consistent(),
         },
         "alerts_by_severity": dict(tally.by_severity),
@@ -226,6 +229,15 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "skipped_by_reason": dict(tally.skipped_by_reason),
         "seconds": round(info.seconds, 3),
     }
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in a file, read in blocks: findings.jsonl can be large."""
+    count = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return count
 
 
 def _close(items: Iterator[Item]) -> None:

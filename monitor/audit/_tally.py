@@ -16,21 +16,23 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from monitor.alerts import Alert
+from monitor.engine import mask_identifiers
 from monitor.events import AccessEvent
 from monitor.ingest import RowError, Skipped
 from monitor.purpose import Certainty, PurposeCategory, classify_purpose, is_redacted
 
-__all__ = ["Caps", "ListedEvent", "PartyTally", "Tally", "Totals", "mask_identifiers"]
+__all__ = ["Caps", "ListedEvent", "PartyTally", "Tally", "Totals", "masked_reason"]
 
 _K = TypeVar("_K", bound=Hashable)
-_IDENTIFIER = re.compile(r"\S*\d\S*")
 _DIGITS = re.compile(r"\d+")
 _WORD_ONLY = re.compile(r"[\W_]+")
 
 
-def mask_identifiers(reason: str) -> str:
-    """A reason with every token holding a digit (case numbers, plates) replaced by `#`, shortened."""
-    masked = " ".join(_IDENTIFIER.sub("#", reason).split())
+def masked_reason(reason: str) -> str:
+    """A reason as the report may show it: identifiers masked exactly as in alert evidence (the engine's
+    `mask_identifiers`, so a report and its findings agree), spaces collapsed, shortened.
+    """
+    masked = " ".join(mask_identifiers(reason).split())
     return masked if len(masked) <= 60 else masked[:59] + "…"
 
 
@@ -47,22 +49,30 @@ class Caps:
 
 @dataclass(slots=True)
 class Totals:
-    """Every record is accounted for: records = events + invalid + skipped; events = clean + alerted."""
+    """Every record is accounted for: records = events + invalid + skipped; events = clean + alerted.
 
+    `records` and `findings_lines` are counted apart from the classification, so `consistent` can fail:
+    `records` is what the readers handed over, counted as it arrives; `findings_lines` is the number of
+    lines in findings.jsonl, counted from the file once it is closed (None until then).
+    """
+
+    records: int = 0
     events: int = 0
     clean: int = 0
     alerted: int = 0
     invalid: int = 0
     skipped: int = 0
     alerts: int = 0
-
-    @property
-    def records(self) -> int:
-        return self.events + self.invalid + self.skipped
+    findings_lines: int | None = None
 
     def consistent(self) -> bool:
-        """Whether the totals add up (they always should; the report says so, or says they do not)."""
-        return self.events == self.clean + self.alerted and self.alerts >= self.alerted
+        """Whether the independent counts agree (they should; the report says so, or says they do not)."""
+        return (
+            self.records == self.events + self.invalid + self.skipped
+            and self.events == self.clean + self.alerted
+            and self.alerts >= self.alerted
+            and (self.findings_lines is None or self.findings_lines == self.alerts)
+        )
 
 
 @dataclass(slots=True)
@@ -250,7 +260,7 @@ class Tally:
             return
         strong = uninformative.certainty is Certainty.STRONG
         self.reasons["uninformative" if strong else "vague"] += 1
-        masked = mask_identifiers(reason or "").casefold()  # "Investigation" and "INVESTIGATION" are one reason
+        masked = masked_reason(reason or "").casefold()  # "Investigation" and "INVESTIGATION" are one reason
         if masked in self.uninformative_reasons or len(self.uninformative_reasons) < self.caps.reasons:
             self.uninformative_reasons[masked] += 1
         else:

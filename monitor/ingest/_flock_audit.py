@@ -151,8 +151,10 @@ def _network_parser(names: list[str], label: str, options: IngestOptions) -> Row
         raw_frame = cells[i_frame].strip()
         try:
             frame_start, frame_end = _time_frame(raw_frame, assume)
-        except ValueError as exc:
-            return error(line, "Time Frame", f"invalid_field: Time Frame {show(raw_frame)}: {exc}")
+        except ValueError:
+            # Only the cell's shape: a parser's message may quote the cell, and a cell may hold a plate.
+            why = f"invalid_field: Time Frame {show(raw_frame)} is not a start and an end time"
+            return error(line, "Time Frame", why)
         raw_nets, raw_devs = cells[i_nets].strip(), cells[i_devs].strip()
         try:
             networks = parse_count(raw_nets)

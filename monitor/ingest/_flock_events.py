@@ -29,7 +29,7 @@ from monitor.events import AccessEvent, Requester, Sharing, SharingAction, Shari
 from ._flock_audit import require_owner
 from ._model import IngestOptions, Item, RowError, Skipped
 from ._table import RowParser, TableAdapter, column_name
-from ._values import collapse, digest, natural_id, parse_count, parse_time, show, term, zone
+from ._values import CellError, collapse, digest, natural_id, parse_count, parse_time, show, term, zone
 
 UNNAMED = "(not named in the event log)"
 
@@ -150,7 +150,7 @@ class _EventRows:
         way, parties = direction
         try:
             sharing = self._sharing(action, way, cells, event_type, values, len(parties))
-        except ValueError as exc:
+        except CellError as exc:  # only these messages are safe to repeat: they show cells by shape
             return self._error(line, "Entity Details", f"invalid_field: {exc}")
         if not parties:
             if sharing.approval_mode != "group":
@@ -202,7 +202,7 @@ class _EventRows:
                 try:
                     batch = parse_count(values[key].strip()) or None  # redacted or zero: no batch size
                 except ValueError:
-                    raise ValueError(f"{key} {show(values[key])} is not a count") from None
+                    raise CellError(f"{key} {show(values[key])} is not a count") from None
                 break
         if batch is None and party_count > 1:
             batch = party_count

@@ -18,6 +18,7 @@ from datetime import date, datetime, time
 from typing import IO, TypeAlias, cast
 
 from ._model import BadHeader, IngestError, IngestOptions, Item, RowError, Skipped
+from ._values import show
 
 XLSX_MAGIC = b"PK\x03\x04"
 
@@ -209,7 +210,8 @@ class TableAdapter:
         if not self.accepts(names):
             if sheet.optional:
                 return None
-            shown = ", ".join(cell.strip() for cell in sheet.header[:8])
+            # By shape only: a file without a header line has a record there, with plates and names.
+            shown = ", ".join(show(cell.strip()) for cell in sheet.header[:8])
             message = f"{sheet.label}: header ({shown}) is not a {self.name} header; check the format option"
             raise BadHeader(message)
         return self.parser(names, sheet.label, options)

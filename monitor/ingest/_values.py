@@ -8,14 +8,19 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.redaction import is_redacted
+
 from ._model import IngestError
+
+__all__ = [
+    "SENTINEL", "US_STATES", "CellError", "collapse", "digest", "is_missing", "is_redacted", "natural_id",
+    "parse_count", "parse_time", "show", "term", "text", "zone",
+]  # fmt: skip
 
 SENTINEL = "——"
 """Two em dashes: Flock's export writes this where a number is missing."""
 
 _DASHES = frozenset("-‐‑‒–—―")
-_MASK_ONLY = re.compile(r"[*#█▇■][*#█▇■ ]*")
-_REDACTED = re.compile("redacted", re.IGNORECASE)
 _MAX_SHOWN = 40
 _WORD = re.compile(r"[^\W\d_]+")
 _SHAPE = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "9" * 10 + "A" * 26 + "a" * 26)
@@ -40,6 +45,10 @@ _STATE_CODES = (
     "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP"
 )
 US_STATES = frozenset(_STATE_CODES.split(" "))
+
+
+class CellError(ValueError):
+    """A cell that cannot be read, with a message safe for a `RowError` reason: it shows cells only by `show()`."""
 
 
 def zone(name: str) -> tzinfo:
@@ -75,7 +84,11 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
     named = _ISO_ZONE_NAME.fullmatch(raw)
     if named:
         text, zone_text = named.groups()
-    when = datetime.fromisoformat(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        # Python's message quotes the cell, which may hold a plate: callers show its shape instead.
+        raise ValueError("not an ISO 8601 timestamp") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=_zone_of(zone_text, assume))
     elif zone_text:
@@ -93,15 +106,10 @@ def _zone_of(text: str, assume: tzinfo) -> tzinfo:
         return named
     offset = _OFFSET.fullmatch(text)
     if offset is None:
-        raise ValueError(f"unknown zone {text[:10]!r}")
+        raise ValueError("unknown time zone")  # never quote the cell: it may hold a plate
     sign, hours, minutes = offset.groups()
     delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
     return timezone(-delta if sign == "-" else delta)
-
-
-def is_redacted(raw: str) -> bool:
-    """A masking marker: `***`, `###`, `* * *`, `REDACTED`, `[REDACTED]` and the like."""
-    return bool(_MASK_ONLY.fullmatch(raw) or _REDACTED.search(raw))
 
 
 def is_missing(raw: str) -> bool:
@@ -142,7 +150,11 @@ def show(raw: str) -> str:
 
 
 def term(raw: str) -> str:
-    """A vendor vocabulary cell (an event or entity type) quoted for a message."""
+    """A vendor vocabulary cell (an event or entity type) quoted for a message: as given when it holds no
+    digit (vocabulary such as `networkShare`), else by its shape like `show`, since it may then be a plate.
+    """
+    if any(ch.isdigit() for ch in raw):
+        return show(raw)
     return repr(raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…")
 
 

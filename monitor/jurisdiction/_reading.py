@@ -49,6 +49,9 @@ _PLACE_STOP = frozenset({"international", "regional", "metropolitan", "consolida
 _INSTITUTION_PLACES = frozenset({"park", "city", "place", "heights", "station", "hill", "hills", "grove", "point"})
 _CITY_TYPES = frozenset({"city", "town", "township", "village", "borough"})
 _DIRECTIONAL = "(?:(?:north|south|east|west|central|northern|southern|eastern|western) )?"
+_CAUTIOUS = "CA"
+# Words after a Veterans Affairs "VA" ("VA Police", "VA PD", "VA Medical Center").
+_VA_UNITS = frozenset({"police", "pd", "medical", "hospital", "health", "healthcare", "clinic", "vamc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +128,23 @@ def _place_states(gaz: Gazetteer, place: str) -> frozenset[str]:
     return found
 
 
+def _va_facility(tokens: Tokens, index: int, gaz: Gazetteer) -> bool:
+    """Whether the "VA" at `index` is Veterans Affairs, not Virginia: "VA Police ...", or "VA Police|PD|Medical
+    ..." right after another state code ("Loma Linda CA VA Police", "Salem VA VA Medical Center"), where a
+    second state code could not be the agency's state. "Richmond VA PD" stays Virginia.
+    """
+    caps, norm = tokens.caps, tokens.norm
+    if caps[index] != "VA" or index + 1 >= len(norm) or norm[index + 1] not in _VA_UNITS:
+        return False
+    return index == 0 or (caps[index - 1].isupper() and caps[index - 1] in gaz.state_codes)
+
+
 def _codes(tokens: Tokens, gaz: Gazetteer) -> list[tuple[int, str]]:
-    """State codes written in the name, with their token positions."""
+    """State codes written in the name, with their token positions (a Veterans Affairs "VA" is none)."""
     out: list[tuple[int, str]] = []
     n = len(tokens.caps)
     for i, raw in enumerate(tokens.caps):
-        if len(raw) != 2 or raw.upper() not in gaz.state_codes:
+        if len(raw) != 2 or raw.upper() not in gaz.state_codes or _va_facility(tokens, i, gaz):
             continue
         if raw != raw.upper() and (raw == "Co" or i != n - 2 or tokens.norm[-1] not in {"pd", "so"}):
             continue  # lower case only in the Flock slot: "Crestview Fl PD"
@@ -158,6 +172,10 @@ def _choose_code(
         if len(distinct) > 1 and extra in distinct:
             distinct.discard(extra)
             dropped.update({i: meaning for i, code in found if code == extra})
+    if len(distinct) > 1 and _CAUTIOUS in distinct:
+        # A California claim contradicted by another code is never settled by a tie-break (parentheses,
+        # the gazetteer): a wrong "California" silently passes an access California law forbids.
+        return None, tuple(sorted(distinct)), -1, dropped
     if len(distinct) > 1:
         in_parens = set(_PAREN_CODE.findall(raw_name)) & distinct
         if len(in_parens) == 1:
@@ -314,6 +332,10 @@ def _federal(tokens: Tokens, where: _Where) -> str | None:
         if "veterans affairs" in hit and where.agency_state:
             continue  # "California Department of Veterans Affairs" is a state department
         return hit
+    gaz = gazetteer()
+    va = next((i for i in range(len(tokens.caps)) if _va_facility(tokens, i, gaz)), None)
+    if va is not None:
+        return f"VA {tokens.norm[va + 1]}"
     for name, state in p.FEDERAL_INSTALLATIONS.items():
         if f" {name} " in text and where.code in (None, state):
             return name
