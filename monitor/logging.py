@@ -17,9 +17,7 @@ import structlog
 
 __all__ = ["IDENTIFYING_KEYS", "configure_logging", "mask_identifiers"]
 
-IDENTIFYING_KEYS = frozenset(
-    {"plate", "license_plate", "user", "username", "user_name", "userid", "user_id", "actor"}
-)
+IDENTIFYING_KEYS = frozenset({"plate", "license_plate", "user", "username", "user_name", "userid", "user_id", "actor"})
 
 
 def mask_identifiers(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

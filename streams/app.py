@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -43,7 +42,7 @@ from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
 from monitor.settings import Settings
-from streams.batch import BatchResult, Judge, Message, judge_batch
+from streams.batch import BatchResult, Judge, Message, exception_site, judge_batch
 from streams.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
@@ -80,6 +79,7 @@ class BatchConsumer(KafkaConsumer):
                     await self.perform_seek()
                     continue
                 generation = self.app.consumer_generation_id
+                monitor = self.app.monitor
                 for tp, fetched in records.items():
                     if not self.flow_active or self.app.consumer_generation_id != generation:
                         break  # a rebalance began while an earlier batch was judged: drop the rest
@@ -88,6 +88,11 @@ class BatchConsumer(KafkaConsumer):
                     messages = await self._unread(tp, fetched)
                     if not messages:
                         continue
+                    # What Faust's sensors record per message, once per batch: its livelock check
+                    # (aiokafka driver, `verify_event_path`) reports a partition whose fetch runs ahead
+                    # with no `stream_inbound_time` as "not processing" at ERROR every few seconds.
+                    monitor.stream_inbound_time[tp] = time.monotonic()
+                    monitor.track_tp_end_offset(tp, self.highwater(tp))
                     if tp.topic == self.batch_topic:
                         await self.handle_batch(messages)
                     else:  # any other subscription goes Faust's usual way
@@ -217,14 +222,15 @@ def create_app(
                 ack(message)
             last = fetched[-1]
             next_offsets[last.partition] = last.offset + 1
+            # Counted only when acked: an unacked batch is read and counted again by the next owner.
+            if metrics is not None:
+                metrics.record_batch(
+                    result.processed,
+                    (alert for alert, _ in result.alerts),
+                    (dead.error.reason for dead in result.dead),
+                    time.perf_counter() - started,
+                )
         _log_dead(result, input_topic)
-        if metrics is not None:
-            metrics.record_batch(
-                result.processed,
-                (alert for alert, _ in result.alerts),
-                (dead.error.reason for dead in result.dead),
-                time.perf_counter() - started,
-            )
         if on_batch is not None:
             outcome = on_batch(result)
             if outcome is not None:
@@ -287,7 +293,6 @@ def _log_dead(result: BatchResult, topic: str) -> None:
         cause = error.__cause__
         if cause is not None:
             # Name the exception and where it was raised, not its message: that may quote event data.
-            frame = traceback.extract_tb(cause.__traceback__)[-1] if cause.__traceback__ else None
             log.error(
                 "engine failed on an event; sent to the dead-letter topic",
                 topic=topic,
@@ -296,7 +301,7 @@ def _log_dead(result: BatchResult, topic: str) -> None:
                 event_id=error.event_id,
                 reason=error.reason,
                 error_type=type(cause).__name__,
-                where=f"{frame.filename}:{frame.lineno}" if frame else None,
+                where=exception_site(cause),
             )
         else:
             log.warning(

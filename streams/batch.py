@@ -1,12 +1,13 @@
 """One batch of input messages judged: the alerts to publish, the dead letters, and the counts.
 
 Plain Python with no Kafka import, so the worker's per-message logic is tested without a broker and
-the Faust agent only moves bytes. Every message read ends up in exactly one of three outcomes:
-alerted, clean, or invalid (dead-lettered with its original bytes and the reason).
+the consumer's batch handler (streams.app) only moves bytes. Every message read ends up in exactly
+one of three outcomes: alerted, clean, or invalid (dead-lettered with its original bytes and the reason).
 """
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ __all__ = [
     "DeadLetter",
     "Judge",
     "Message",
+    "exception_site",
     "judge_batch",
 ]
 
@@ -105,6 +107,15 @@ def _dead_letter(message: Message, error: EventError, source_topic: str) -> Dead
     return DeadLetter(message.key, value, headers, error, message.partition, message.offset)
 
 
+def exception_site(exc: BaseException) -> str | None:
+    """`file:line` where `exc` was raised, or None when it carries no traceback."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else None
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno}"
+
+
 def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -> BatchResult:
     """Decode and judge each message; unreadable ones become dead letters, never exceptions."""
     result = BatchResult()
@@ -131,7 +142,11 @@ def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -
         try:
             alerts = judge(event)
         except Exception as exc:  # a rule bug must not turn one event into a crash loop
-            failure = EventError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}", event_id=event.event_id)
+            # The exception's type and where it was raised, never its message: that may quote event
+            # data (a plate, a user name), and the detail travels in a DLQ header and in the logs.
+            site = exception_site(exc)
+            detail = f"{type(exc).__name__} at {site}" if site else type(exc).__name__
+            failure = EventError(ENGINE_ERROR, detail, event_id=event.event_id)
             failure.__cause__ = exc
             result.dead.append(_dead_letter(message, failure, source_topic))
             processed[event.event_type, "invalid"] += 1

@@ -162,6 +162,7 @@ def run_demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool) -> in
 async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, console: Console) -> int:
     err = Console(stderr=True, highlight=False)
     metrics = WorkerMetrics()
+    metrics.mark_started()
     try:
         watcher = PolicyWatcher(settings.policy_path, pseudonymizer, metrics)
     except (PolicyError, PackError) as exc:

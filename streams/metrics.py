@@ -100,8 +100,12 @@ class WorkerMetrics:
             ["partition"],
             registry=reg,
         )
+        # Set to the start time by `mark_started`, so a freshly started idle worker reads "idle since
+        # start" (ALPRNoEvents waits its threshold) rather than 0, i.e. "idle since 1970".
         self.last_event = Gauge(
-            "alpr_last_event_timestamp_seconds", "Unix time the worker last processed an event", registry=reg
+            "alpr_last_event_timestamp_seconds",
+            "Unix time the worker last processed an event, or its start time if none yet",
+            registry=reg,
         )
         self.policy = Info("alpr_policy", "The policy in force", registry=reg)
         # Zero series from the start, so rate() and absent() work before the first event.
@@ -111,6 +115,10 @@ class WorkerMetrics:
         for reason in DLQ_REASONS:
             self.dlq_messages.labels(reason)
         self._owners: frozenset[str] = frozenset({OTHER_OWNER})
+
+    def mark_started(self, now: float | None = None) -> None:
+        """Record the worker's start (unix time, default now) as its last event time until the first event."""
+        self.last_event.set(time.time() if now is None else now)
 
     def set_policy(self, version: str, owner_ids: Iterable[str]) -> None:
         """Record the policy in force; its owner ids are the only owner label values allowed."""

@@ -200,6 +200,7 @@ class Deliverer:
     source: str = "alpr-monitor"
     metrics: NotifierMetrics | None = None
     rand: Callable[[], float] = random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # injectable, so tests see the chosen backoff
     _settled: dict[str, SettledIds] = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
 
@@ -282,7 +283,7 @@ class Deliverer:
                     attempts=attempts,
                     retry_in_s=round(delay, 3),
                 )
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> _Attempt:
         try:

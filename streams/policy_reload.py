@@ -1,7 +1,7 @@
 """Policy hot reload: the running worker picks up an edited policy file without a restart.
 
 The engine is immutable, so a changed file means building a new engine and swapping the reference
-the agent reads at the start of each batch. A file that does not load is refused with the loader's
+the worker's batch handler reads at the start of each batch. A file that does not load is refused with the loader's
 message (naming the file and the key) and the engine in force stays; the same bad content is
 reported once, not on every poll.
 """
@@ -59,7 +59,7 @@ class PolicyWatcher:
         self._publish()
 
     def current(self) -> Engine:
-        """The engine in force (the agent calls this once per batch)."""
+        """The engine in force (the batch handler calls this once per batch)."""
         return self._engine
 
     async def poll(self) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -148,10 +149,24 @@ async def _send_all(
         advance(delivered)
         pending.clear()
 
-    for event in events:
+    remaining = iter(events)
+    for event in remaining:
         await limiter.acquire()
         key = event.event_id.encode()
-        pending.append((event.event_id, await producer.send(topic, encode_event(event), key=key)))
+        try:
+            future = await producer.send(topic, encode_event(event), key=key)
+        except (UnknownTopicOrPartitionError, TopicAuthorizationFailedError) as exc:
+            # Every later send would wait out the metadata timeout too: count the rest, send none.
+            report(f"topic {topic!r} is not available ({exc!r}): the remaining events are not sent")
+            summary.failed += 1 + sum(1 for _ in remaining)
+            break
+        except KafkaError as exc:
+            # Refused before it was queued (larger than the request limit, buffer full): this
+            # event is not delivered; the others still go.
+            summary.failed += 1
+            report(f"event {event.event_id!r}: not delivered: {exc!r}")
+            continue
+        pending.append((event.event_id, future))
         # At a set rate, confirm often so the progress bar and the acks follow the traffic.
         if len(pending) >= _MAX_IN_FLIGHT or (limiter.rate and len(pending) >= max(1, int(limiter.rate / 20))):
             await settle()
@@ -167,7 +182,6 @@ async def _produce(
     err: TextIO,
 ) -> int:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
 
     console = Console(file=err, highlight=False, soft_wrap=True)
     summary = ProduceSummary()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,16 @@ def run_render(*args: str | Path, env: dict[str, str] | None = None) -> subproce
     )
 
 
+def render_module() -> ModuleType:
+    """deploy/alertmanager/render.py imported by path (it is a script, not part of a package)."""
+    spec = importlib.util.spec_from_file_location("alertmanager_render", RENDER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_config() -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
     return config
@@ -78,7 +89,7 @@ class TestRender:
 
     def test_every_placeholder_is_documented_in_example_env(self) -> None:
         """Each ${NAME} of the template appears in example.env, set or as a commented optional variable."""
-        names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", TEMPLATE.read_text(encoding="utf-8")))
+        names = set(render_module().placeholders(TEMPLATE.read_text(encoding="utf-8")))
         documented = EXAMPLE_ENV.read_text(encoding="utf-8")
         assert names
         for name in names:
@@ -92,6 +103,33 @@ class TestRender:
         proc = run_render("--template", template, env={"VALUE": value})
         assert proc.returncode == 0, proc.stderr
         assert yaml.safe_load(proc.stdout) == {"a": value, "b": "x: y", "c": "${NOT_A_PLACEHOLDER}"}
+
+    def test_a_required_occurrence_is_not_cancelled_by_a_default_elsewhere(self, tmp_path: Path) -> None:
+        """${X} anywhere makes X required, whichever order its occurrences with a default come in."""
+        placeholders = render_module().placeholders
+        assert placeholders("a: ${X}\nb: ${X:-d}\n") == {"X": None}
+        assert placeholders("a: ${X:-d}\nb: ${X}\n") == {"X": None}
+        assert placeholders("a: ${X:-d}\nb: ${X:-e}\n") == {"X": "d"}
+        template = tmp_path / "t.yml.tmpl"
+        template.write_text("a: ${SECRET}\nb: ${SECRET:-fallback}\n", encoding="utf-8")
+        proc = run_render("--template", template, env={})
+        assert proc.returncode == 2
+        assert "SECRET" in proc.stderr
+
+    def test_escaped_placeholders_in_comments_are_kept_literally(self, tmp_path: Path) -> None:
+        """$${NAME} renders as the text ${NAME} (the template's own comments use it) and requires nothing."""
+        template = tmp_path / "t.yml.tmpl"
+        template.write_text("# $${NAME} is required, $${NAME:-default} is not\na: 1\n", encoding="utf-8")
+        proc = run_render("--template", template, env={})
+        assert proc.returncode == 0, proc.stderr
+        assert "# ${NAME} is required, ${NAME:-default} is not\n" in proc.stdout
+        assert render_module().placeholders(template.read_text(encoding="utf-8")) == {}
+
+    def test_committed_config_keeps_the_template_comments(self) -> None:
+        """The comment explaining ${NAME} reads the same in the rendered file, not substituted by a value."""
+        rendered = COMMITTED.read_text(encoding="utf-8")
+        assert "# ${NAME} is required (render.py stops when it is missing or empty), ${NAME:-default} is" in rendered
+        assert '# "" is required' not in rendered
 
     def test_malformed_placeholder_is_an_error(self, tmp_path: Path) -> None:
         """A placeholder that is not ${UPPER_CASE} is refused rather than left in the output."""

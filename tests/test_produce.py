@@ -8,14 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_broker import KafkaBroker, free_loopback_ports
 
 from monitor.events import AccessEvent, Owner, Query, Requester, decode_event, encode_event
 from monitor.ingest import IngestOptions, read_events
 from monitor.settings import Settings
-from streams.produce import RateLimiter, bootstrap_servers, produce_files
+from streams.produce import ProduceSummary, RateLimiter, _send_all, bootstrap_servers, produce_files
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # A bound on waiting, so a broken broker fails the test instead of hanging it; not a timing check.
@@ -238,6 +239,59 @@ class TestProduceFiles:
 
         assert produce_files(_settings(kafka_broker, topic), [str(path)], rate=400.0, err=io.StringIO()) == 0
         assert len(_consume(kafka_broker, topic, 40)) == 40
+
+
+def _with_long_reason(event: AccessEvent, size: int) -> AccessEvent:
+    assert event.query is not None
+    return msgspec.structs.replace(event, query=msgspec.structs.replace(event.query, reason="x" * size))
+
+
+@pytest.mark.kafka
+class TestUndeliverable:
+    def test_event_over_the_topic_limit_is_counted_and_the_rest_sent(
+        self, kafka_broker: KafkaBroker, tmp_path: Path
+    ) -> None:
+        """An event larger than the topic's max.message.bytes is reported and counted; the others arrive; status 1."""
+        events = _events(4, "limit")
+        events[1] = _with_long_reason(events[1], 8000)
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(b"".join(encode_event(event) + b"\n" for event in events))
+        topic = f"test-produce-small-{uuid.uuid4().hex[:12]}"
+        asyncio.run(kafka_broker.create_topic(topic, 1, config={"max.message.bytes": "4096"}))
+        err = io.StringIO()
+
+        # At 20 events/s each send is confirmed before the next, so the big one fails alone.
+        status = produce_files(_settings(kafka_broker, topic), [str(path)], rate=20.0, err=err)
+
+        report = err.getvalue()
+        assert status == 1, report
+        assert "'limit-1': not delivered: MessageSizeTooLargeError" in report
+        assert "4 records: 3 sent" in report
+        assert "1 not delivered" in report
+        keys = sorted(key or b"" for key, _ in _consume(kafka_broker, topic, 3))
+        assert keys == sorted(event.event_id.encode() for event in events if event.event_id != "limit-1")
+
+    def test_send_refused_by_the_client_is_counted_not_raised(self, kafka_broker: KafkaBroker) -> None:
+        """An event the producer refuses outright (over its request limit) is counted as failed; the rest go."""
+        events = _events(5, "refused")
+        events[2] = _with_long_reason(events[2], 4000)
+        topic = _topic(kafka_broker)
+        summary = ProduceSummary()
+        lines: list[str] = []
+
+        async def run() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all", max_request_size=2048)
+            await producer.start()
+            try:
+                await _send_all(producer, topic, events, RateLimiter(0), summary, lambda _: None, lines.append)
+            finally:
+                await producer.stop()
+
+        asyncio.run(run())
+
+        assert (summary.sent, summary.failed, summary.status()) == (4, 1, 1)
+        assert [line for line in lines if "refused-2" in line and "MessageSizeTooLargeError" in line], lines
+        assert len(_consume(kafka_broker, topic, 4)) == 4
 
 
 class TestUnreachableBroker:

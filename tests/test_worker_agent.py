@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from streams.app import create_app
 from streams.batch import DLQ_HEADERS, MAX_DEAD_LETTER_BYTES, BatchResult, Message, judge_batch
 from streams.metrics import WorkerMetrics
 from streams.policy_reload import PolicyWatcher
+from streams.worker import run_worker
 
 # A bound on waiting for the agent, so a hung agent fails the test instead of hanging it.
 AGENT_DEADLINE_S = 20.0
@@ -307,13 +309,18 @@ class TestBatchHandler:
     async def test_engine_failure_is_dead_lettered_and_logged_without_event_data(
         self, harness: Harness, reference_engine: Engine
     ) -> None:
-        """A rule bug on one event dead-letters it as engine_error; the log names the error type, not its text."""
-        plate = "7XYZ987"
+        """A rule bug dead-letters the event as engine_error; logs and DLQ headers name the error, never its text."""
+        quoted: list[str] = []
 
         class Flaky:
             def judge(self, event: AccessEvent) -> list[Alert]:
                 if event.event_id == "k-clean":
-                    raise KeyError(plate)
+                    # A message quoting the event's plate and user, as a careless rule's error might.
+                    assert event.query is not None
+                    assert event.query.plate
+                    assert event.requester.user
+                    quoted.extend((event.query.plate, event.requester.user))
+                    raise KeyError(f"no entry for plate {event.query.plate} searched by {event.requester.user}")
                 return reference_engine.judge(event)
 
         app = _app(harness.settings, Flaky(), harness.producer)
@@ -321,11 +328,20 @@ class TestBatchHandler:
         with structlog.testing.capture_logs() as logs:
             await asyncio.wait_for(app.consumer.handle_batch(harness.inputs(stream.messages)), AGENT_DEADLINE_S)
 
-        dead = {key: _headers(headers or []) for key, _, headers in harness.producer.topic(harness.settings.dlq_topic)}
+        written = harness.producer.topic(harness.settings.dlq_topic)
+        dead = {key: _headers(headers or []) for key, _, headers in written}
         assert dead[b"k-clean"]["alpr-reason"] == "engine_error"
+        detail = dead[b"k-clean"]["alpr-detail"]
+        assert detail.startswith("KeyError at "), detail
+        assert re.search(r"test_worker_agent\.py:\d+$", detail), detail
         [entry] = [e for e in logs if e["event"] == "engine failed on an event; sent to the dead-letter topic"]
         assert (entry["event_id"], entry["error_type"], entry["log_level"]) == ("k-clean", "KeyError", "error")
-        assert plate not in repr(logs)
+        assert len(quoted) == 2
+        for text in quoted:
+            assert text not in repr(logs)
+            assert not [
+                (name, value) for _, _, headers in written for name, value in headers or [] if text.encode() in value
+            ]
 
     async def test_failed_send_leaves_the_batch_unacked_and_raises(
         self, harness: Harness, reference_engine: Engine
@@ -365,6 +381,32 @@ class TestBatchHandler:
         await judging
         assert not any(message.acked for message in inputs)
 
+    async def test_batch_left_unacked_is_not_counted(self, harness: Harness, reference_engine: Engine) -> None:
+        """A batch left unacked across a rebalance adds nothing to the metrics: its redelivery is counted instead."""
+        harness.producer.auto_ack = False
+        stream = build_known_stream(reference_engine, 5)
+        inputs = harness.inputs(stream.messages)
+        registry = harness.metrics.registry
+        judging = asyncio.ensure_future(harness.judge(inputs))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + AGENT_DEADLINE_S
+        while not harness.producer.pending and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        harness.app.consumer_generation_id += 1
+        for future in harness.producer.pending:
+            future.set_result(None)
+        await judging
+
+        assert _family_total(registry, "alpr_events_processed_total") == 0
+        assert _family_total(registry, "alpr_alerts_total") == 0
+        assert _family_total(registry, "alpr_dlq_messages_total") == 0
+        assert _sample(registry, "alpr_batch_processing_seconds_count") == 0
+
+        harness.producer.auto_ack = True  # the redelivered batch, judged by the partition's next owner
+        await harness.judge(harness.inputs(stream.messages))
+        assert _family_total(registry, "alpr_events_processed_total") == len(stream.messages)
+        assert _family_total(registry, "alpr_alerts_total") == len(stream.alerts)
+
 
 @dataclass
 class FakeRecord:
@@ -397,6 +439,9 @@ class TestBatchConsumer:
                 return {}, None
 
         consumer._wait_next_records = next_records
+        # The highwater the broker last reported, per partition: one past the last record fetched here.
+        ends = {tp: records[-1].offset + 1 for fetch in fetches for tp, records in fetch.items()}
+        consumer.highwater = ends.__getitem__
         await asyncio.wait_for(consumer._drain_messages(fetcher), AGENT_DEADLINE_S)
 
     async def test_fetched_records_reach_the_handler_one_batch_per_partition(self, harness: Harness) -> None:
@@ -415,6 +460,33 @@ class TestBatchConsumer:
         second = {p0: [FakeRecord(topic, 0, o, b"k", b"v") for o in range(2, 5)]}
         await self._drain(consumer, [first, second])
         assert seen == [[(0, 0), (0, 1), (0, 2)], [(1, 7)], [(0, 3), (0, 4)]]
+
+    async def test_a_batch_updates_what_fausts_livelock_check_reads(self, harness: Harness) -> None:
+        """Per partition batch, Faust's monitor gets the inbound time and the end offset its sensors would record.
+
+        Faust's check (aiokafka driver, `verify_event_path`) logs "Stream has not started processing"
+        for a partition that has data but no `stream_inbound_time`; the batch path must set it.
+        """
+        consumer = harness.app.consumer
+        monitor = harness.app.monitor
+        handled: list[float] = []
+
+        async def handle(messages: list[Any]) -> None:
+            handled.append(time.monotonic())
+
+        consumer.handle_batch = handle
+        topic = harness.settings.input_topic
+        p0, p1, p2 = TP(topic, 0), TP(topic, 1), TP(topic, 2)
+        before = time.monotonic()
+        fetch = {p0: [FakeRecord(topic, 0, o, b"k", b"v") for o in range(4)], p1: [FakeRecord(topic, 1, 9, b"k", b"v")]}
+        assert p0 not in monitor.stream_inbound_time
+        await self._drain(consumer, [fetch])
+
+        assert len(handled) == 2
+        assert before <= monitor.stream_inbound_time[p0] <= handled[0]
+        assert handled[0] <= monitor.stream_inbound_time[p1] <= handled[1]
+        assert (monitor.tp_end_offsets[p0], monitor.tp_end_offsets[p1]) == (4, 10)
+        assert p2 not in monitor.stream_inbound_time
 
     async def test_rebalance_drops_what_was_fetched_but_not_handed_on(self, harness: Harness) -> None:
         """Once the generation changes mid-fetch, the other partitions' fetched records are dropped, never acked."""
@@ -506,6 +578,45 @@ class TestWorkerMetrics:
             == 0.0
         )
         assert registry.get_sample_value("alpr_dlq_messages_total", {"reason": "invalid_encoding"}) == 0.0
+
+    def test_last_event_time_is_the_start_time_until_the_first_event(self) -> None:
+        """mark_started sets alpr_last_event_timestamp_seconds to the start time; an event moves it on."""
+        metrics = WorkerMetrics(CollectorRegistry())
+        registry = metrics.registry
+        assert _sample(registry, "alpr_last_event_timestamp_seconds") == 0.0
+        metrics.mark_started(1_700_000_000.0)
+        assert _sample(registry, "alpr_last_event_timestamp_seconds") == 1_700_000_000.0
+        metrics.record_batch({("query", "clean"): 1}, [], [], 0.01)
+        assert _sample(registry, "alpr_last_event_timestamp_seconds") > 1_700_000_000.0
+
+    def test_worker_marks_its_start_before_serving_metrics(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pseudonymizer: Pseudonymizer
+    ) -> None:
+        """run_worker sets the last-event time to its start before serving /metrics: an idle new worker is not paged."""
+        seen: list[float] = []
+
+        class Recording(WorkerMetrics):
+            def serve(self, host: str, port: int) -> Any:
+                seen.append(_sample(self.registry, "alpr_last_event_timestamp_seconds"))
+                return super().serve(host, port)
+
+        class NoFaust:
+            def __init__(self, app: Any, **_: Any) -> None:
+                pass
+
+            def execute_from_commandline(self) -> None:
+                raise SystemExit(0)
+
+        monkeypatch.setattr("streams.worker.WorkerMetrics", Recording)
+        monkeypatch.setattr("streams.worker.faust.Worker", NoFaust)
+        # The worker's GC tuning is for its own process, not for the test session's.
+        monkeypatch.setattr("gc.freeze", lambda: None)
+        monkeypatch.setattr("gc.set_threshold", lambda *_: None)
+        settings = Settings(app_id=f"start-{tmp_path.name}", data_dir=tmp_path / "faust", metrics_port=0)
+        before = time.time()
+        assert run_worker(settings, pseudonymizer) == 0
+        assert len(seen) == 1
+        assert before <= seen[0] <= time.time()
 
     def test_consumer_lag_replaces_partitions(self) -> None:
         """The lag gauge shows the partitions last reported, and no negative lag."""

@@ -382,7 +382,7 @@ class TestPolicyHotReload:
         assert (reloaded["previous_version"], reloaded["version"]) == (first_version, second_version)
 
         broken = _default_policy()
-        broken["owners"][0]["state"] = "California"
+        broken["owners"][0]["state"] = "Cascadia"  # not a US state
         policy.write_text(yaml.safe_dump(broken))
         await _wait_until(
             lambda: _has_log(worker, "policy refused; the policy in force stays"), 30.0, worker, "refusal"
@@ -409,7 +409,7 @@ class TestWorkerStartup:
         """A worker given an unusable policy file does not start: exit status 2 and the file and key named."""
         policy = tmp_path / "bad-policy.yaml"
         broken = _default_policy()
-        broken["owners"][0]["state"] = "California"
+        broken["owners"][0]["state"] = "Cascadia"  # not a US state
         policy.write_text(yaml.safe_dump(broken))
         env = {
             **os.environ,

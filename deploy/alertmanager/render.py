@@ -40,12 +40,21 @@ class RenderError(Exception):
 
 
 def placeholders(template: str) -> dict[str, str | None]:
-    """Return every placeholder name with its default (None when the variable is required)."""
+    """Return every placeholder name with its default (None when the variable is required).
+
+    A name is required when any of its occurrences is ``${NAME}``: a ``${NAME:-default}``
+    elsewhere does not make the bare occurrence optional. Otherwise the first default is given.
+    """
     found: dict[str, str | None] = {}
     for match in _TOKEN.finditer(template):
         name = match.group("name")
-        if name is not None:
-            found[name] = match.group("default")
+        if name is None:
+            continue
+        default = match.group("default")
+        if default is None:
+            found[name] = None
+        else:
+            found.setdefault(name, default)
     return found
 
 
