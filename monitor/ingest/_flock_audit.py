@@ -20,10 +20,10 @@ from datetime import datetime, tzinfo
 
 import msgspec
 
-from monitor.events import AccessEvent, Owner, Query, Requester, Source
+from monitor.events import AccessEvent, Query, Requester, Source
 
 from ._model import IngestOptions, Item, MissingOption, RowError, Skipped
-from ._table import RowParser, TableAdapter
+from ._table import RowParser, TableAdapter, require_owner
 from ._values import SENTINEL, digest, is_redacted, natural_id, parse_count, parse_time, show, text, zone
 
 _REPEAT_WINDOW = 4096
@@ -46,13 +46,6 @@ class RecentIds:
         if len(self._seen) > self._size:
             self._seen.popitem(last=False)
         return None
-
-
-def require_owner(adapter: str, path: str, options: IngestOptions) -> Owner:
-    """The configured owner, or `MissingOption` naming the file."""
-    if options.owner is None:
-        raise MissingOption(f"{path}: a {adapter} export does not say whose ALPR data it is; give the owner option")
-    return options.owner
 
 
 def _timestamp(raw: str, assume: tzinfo) -> datetime | None:
@@ -93,6 +86,8 @@ class FlockNetworkAudit(TableAdapter):
     """
 
     name = "flock-network-audit"
+    needs_owner = True
+    zoneless_times = True
 
     def accepts(self, names: list[str]) -> bool:
         """A `Search Time` and `Reason` column with at least one of the search-scope columns."""
@@ -102,11 +97,6 @@ class FlockNetworkAudit(TableAdapter):
             and "reason" in have
             and bool(have & {"license plate", "time frame", "total networks searched"})
         )
-
-    def check_options(self, path: str, options: IngestOptions) -> None:
-        """The export does not name its owner."""
-        require_owner(self.name, path, options)
-        zone(options.assume_tz)
 
     def parser(self, names: list[str], label: str, options: IngestOptions) -> RowParser:
         """Row parser for one table; the column positions are fixed per table."""
@@ -222,16 +212,13 @@ class FlockPortalAudit(TableAdapter):
     """
 
     name = "flock-portal-audit"
+    needs_owner = True
+    zoneless_times = True
     _columns = frozenset({"id", "userid", "searchdate", "cameracount", "reason"})
 
     def accepts(self, names: list[str]) -> bool:
         """All five portal columns."""
         return self._columns <= set(names)
-
-    def check_options(self, path: str, options: IngestOptions) -> None:
-        """The export does not name its owner."""
-        require_owner(self.name, path, options)
-        zone(options.assume_tz)
 
     def parser(self, names: list[str], label: str, options: IngestOptions) -> RowParser:
         """Row parser for one table."""

@@ -26,9 +26,8 @@ import re
 
 from monitor.events import AccessEvent, Requester, Sharing, SharingAction, SharingDirection, Source
 
-from ._flock_audit import require_owner
 from ._model import IngestOptions, Item, RowError, Skipped
-from ._table import RowParser, TableAdapter, column_name
+from ._table import RowParser, TableAdapter, column_name, require_owner
 from ._values import CellError, collapse, digest, natural_id, parse_count, parse_time, show, term, zone
 
 UNNAMED = "(not named in the event log)"
@@ -91,16 +90,13 @@ class FlockEventLog(TableAdapter):
     """Flock event log: sharing grants, revocations and decisions on access requests."""
 
     name = "flock-event-log"
+    needs_owner = True  # the log is one organisation's; it does not name it
+    zoneless_times = True
     _columns = frozenset({"timestamp", "user", "event type", "entity type", "entity details"})
 
     def accepts(self, names: list[str]) -> bool:
         """The five event-log columns (`Event Id` is optional)."""
         return self._columns <= set(names)
-
-    def check_options(self, path: str, options: IngestOptions) -> None:
-        """The log is one organisation's; it does not name it."""
-        require_owner(self.name, path, options)
-        zone(options.assume_tz)
 
     def parser(self, names: list[str], label: str, options: IngestOptions) -> RowParser:
         """Row parser for one table."""

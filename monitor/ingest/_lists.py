@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from monitor.events import AccessEvent, Owner, Requester, Sharing, Source
 
-from ._flock_audit import RecentIds, require_owner
+from ._flock_audit import RecentIds
 from ._model import IngestOptions, Item, RowError, Skipped
-from ._table import RowParser, TableAdapter
+from ._table import RowParser, TableAdapter, require_owner
 from ._values import US_STATES, collapse, digest, natural_id, zone
 
 _GRANT = Sharing(action="grant", direction="outbound")
@@ -111,16 +111,13 @@ class FlockSharingList(TableAdapter):
     """
 
     name = "flock-sharing-list"
+    needs_owner = True
 
     def accepts(self, names: list[str]) -> bool:
         """One name column, and otherwise only state and type columns."""
         have = set(names)
         named = have & set(_NAME_COLUMNS)
         return len(named) == 1 and have - named <= _OTHER_COLUMNS
-
-    def check_options(self, path: str, options: IngestOptions) -> None:
-        """The list does not say whose it is."""
-        require_owner(self.name, path, options)
 
     def parser(self, names: list[str], label: str, options: IngestOptions) -> RowParser:
         """Row parser for one table."""

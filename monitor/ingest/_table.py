@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import IO, TypeAlias, cast
 
-from ._model import BadHeader, IngestError, IngestOptions, Item, RowError, Skipped
-from ._values import show
+from monitor.events import Owner
+
+from ._model import BadHeader, IngestError, IngestOptions, Item, MissingOption, RowError, Skipped
+from ._values import show, zone
 
 XLSX_MAGIC = b"PK\x03\x04"
 
@@ -173,10 +175,19 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def require_owner(adapter: str, path: str, options: IngestOptions) -> Owner:
+    """The configured owner, or `MissingOption` naming the file."""
+    if options.owner is None:
+        raise MissingOption(f"{path}: a {adapter} export does not say whose ALPR data it is; give the owner option")
+    return options.owner
+
+
 class TableAdapter:
     """Base for CSV/XLSX adapters: header check, row-shape checks, and one `RowParser` per table."""
 
     name = "table"
+    needs_owner = False  # the export does not say whose data it is: the owner option must
+    zoneless_times = False  # timestamps carry no zone: the assume_tz option must name a real one
 
     def accepts(self, names: list[str]) -> bool:
         """Whether a table with these (normalised) column names is this format."""
@@ -188,6 +199,10 @@ class TableAdapter:
 
     def check_options(self, path: str, options: IngestOptions) -> None:
         """Raise `MissingOption` when the options lack what this format needs (before any row is read)."""
+        if self.needs_owner:
+            require_owner(self.name, path, options)
+        if self.zoneless_times:
+            zone(options.assume_tz)
 
     def matches(self, header: str) -> bool:
         """Whether the first line of `header` is this format's header."""
