@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -121,11 +121,9 @@ async def warm_up_groups(bootstrap: str, topic: str) -> None:
 # -- 1. passthrough -------------------------------------------------------------------------------
 
 
-async def passthrough(bootstrap: str, source: str, target: str, expected: int, group: str, batched: bool) -> float:
-    """Consume `expected` messages from `source` and produce each to `target`; events/s from the first fetch.
-
-    `batched`: build producer batches directly (aiokafka's fastest path) instead of one send() per message.
-    """
+@asynccontextmanager
+async def _relay(bootstrap: str, source: str, group: str) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer]]:
+    """A consumer of `source` (fresh group, from the start, manual commits) and an acks=all producer."""
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -139,6 +137,18 @@ async def passthrough(bootstrap: str, source: str, target: str, expected: int, g
     await consumer.start()
     await producer.start()
     try:
+        yield consumer, producer
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def passthrough(bootstrap: str, source: str, target: str, expected: int, group: str, batched: bool) -> float:
+    """Consume `expected` messages from `source` and produce each to `target`; events/s from the first fetch.
+
+    `batched`: build producer batches directly (aiokafka's fastest path) instead of one send() per message.
+    """
+    async with _relay(bootstrap, source, group) as (consumer, producer):
         count = 0
         first: float | None = None
         pending: list[Any] = []
@@ -170,9 +180,6 @@ async def passthrough(bootstrap: str, source: str, target: str, expected: int, g
         await consumer.commit()
         assert first is not None
         return expected / (time.perf_counter() - first)
-    finally:
-        await producer.stop()
-        await consumer.stop()
 
 
 async def judge_without_faust(
@@ -185,18 +192,7 @@ async def judge_without_faust(
     """
     from streams.batch import Message, judge_batch
 
-    consumer = AIOKafkaConsumer(
-        source,
-        bootstrap_servers=bootstrap,
-        group_id=name,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
-    await consumer.start()
-    await producer.start()
-    try:
+    async with _relay(bootstrap, source, name) as (consumer, producer):
         count = 0
         first: float | None = None
         deadline = time.monotonic() + WAIT_LIMIT_S
@@ -222,9 +218,6 @@ async def judge_without_faust(
                 count += len(records)
         assert first is not None
         return expected / (time.perf_counter() - first)
-    finally:
-        await producer.stop()
-        await consumer.stop()
 
 
 def faust_ceiling(bootstrap: str, topic: str, count: int) -> float:

@@ -45,6 +45,16 @@ def rule_ids(engine: Engine, ev: AccessEvent) -> set[str]:
     return {alert.rule_id for alert in engine.judge(ev)}
 
 
+FRESNO = {"agency": "Fresno CA PD", "state": "CA"}
+
+
+def fresno_engine(tmp_path: Path, settings: str) -> Engine:
+    """An engine whose policy lists Fresno PD with the given extra YAML lines (indented four spaces)."""
+    path = tmp_path / "p.yaml"
+    path.write_text("owners:\n  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n" + settings)
+    return load_engine(path, Pseudonymizer(KEY))
+
+
 class TestIncidents:
     def test_clean_in_state_search(self, engine: Engine) -> None:
         """A California sheriff searching Oakland's data for a stolen car raises nothing."""
@@ -157,17 +167,14 @@ class TestPolicy:
 
     def test_local_exception_suppresses_rule(self, tmp_path: Path) -> None:
         """An owner's documented exception silences one rule for the matching events only."""
-        path = tmp_path / "p.yaml"
-        path.write_text(
-            "owners:\n"
-            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n"
+        engine = fresno_engine(
+            tmp_path,
             "    exceptions:\n"
             "      - rule: ca.sb34.out-of-state-recipient\n"
             "        when: {requester.name: reno nv pd}\n"
-            "        reason: mutual-aid agreement under court order 24-17\n"
+            "        reason: mutual-aid agreement under court order 24-17\n",
         )
-        engine = load_engine(path, Pseudonymizer(KEY))
-        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        owner = FRESNO
         assert rule_ids(engine, event(owner=owner, requester={"agency": "Reno NV PD"})) == set()
         assert rule_ids(engine, event(owner=owner, requester={"agency": "Acworth GA PD"})) == {
             "ca.sb34.out-of-state-recipient"
@@ -175,14 +182,12 @@ class TestPolicy:
 
     def test_agreement_dates_are_respected(self, tmp_path: Path) -> None:
         """With agreements required, access is clean inside the agreement's dates and flagged outside."""
-        path = tmp_path / "p.yaml"
-        path.write_text(
-            "owners:\n"
-            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n    requires_agreement: true\n"
-            "    agreements: [{agency: Clovis CA PD, state: CA, since: 2025-01-01, until: 2025-06-30}]\n"
+        engine = fresno_engine(
+            tmp_path,
+            "    requires_agreement: true\n"
+            "    agreements: [{agency: Clovis CA PD, state: CA, since: 2025-01-01, until: 2025-06-30}]\n",
         )
-        engine = load_engine(path, Pseudonymizer(KEY))
-        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        owner = FRESNO
         inside = event(owner=owner, requester={"agency": "Clovis CA PD"})
         outside = event(owner=owner, requester={"agency": "Clovis CA PD"}, occurred_at="2025-07-01T00:00:00Z")
         assert rule_ids(engine, inside) == set()
@@ -264,14 +269,10 @@ class TestReviewFixes:
 
     def test_proxy_papers_do_not_cover_the_party_acted_for(self, tmp_path: Path) -> None:
         """An agreement held by the proxy does not cover the agency it searched for."""
-        path = tmp_path / "p.yaml"
-        path.write_text(
-            "owners:\n"
-            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n    requires_agreement: true\n"
-            "    agreements: [{agency: Clovis CA PD, state: CA}]\n"
+        engine = fresno_engine(
+            tmp_path, "    requires_agreement: true\n    agreements: [{agency: Clovis CA PD, state: CA}]\n"
         )
-        engine = load_engine(path, Pseudonymizer(KEY))
-        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        owner = FRESNO
         direct = event(owner=owner, requester={"agency": "Clovis CA PD"})
         proxied = event(owner=owner, requester={"agency": "Clovis CA PD", "on_behalf_of": "Madera CA PD"})
         assert rule_ids(engine, direct) == set()
@@ -279,14 +280,11 @@ class TestReviewFixes:
 
     def test_agreement_days_are_utc(self, tmp_path: Path) -> None:
         """The same instant written with two offsets is judged the same against an agreement's last day."""
-        path = tmp_path / "p.yaml"
-        path.write_text(
-            "owners:\n"
-            "  - id: fresno\n    agency: Fresno CA PD\n    state: CA\n    requires_agreement: true\n"
-            "    agreements: [{agency: Clovis CA PD, state: CA, until: 2025-12-31}]\n"
+        engine = fresno_engine(
+            tmp_path,
+            "    requires_agreement: true\n    agreements: [{agency: Clovis CA PD, state: CA, until: 2025-12-31}]\n",
         )
-        engine = load_engine(path, Pseudonymizer(KEY))
-        owner = {"agency": "Fresno CA PD", "state": "CA"}
+        owner = FRESNO
         utc = event(owner=owner, requester={"agency": "Clovis CA PD"}, occurred_at="2026-01-01T02:00:00+00:00")
         pacific = event(owner=owner, requester={"agency": "Clovis CA PD"}, occurred_at="2025-12-31T18:00:00-08:00")
         assert rule_ids(engine, utc) == rule_ids(engine, pacific) == {"policy.no-agreement"}
