@@ -64,7 +64,7 @@ def main() -> int:
         if args.sequential:
             command = [sys.executable, __file__, "--child-sequential", str(csv_path), str(out)]
         else:
-            command = [sys.executable, "-m", "monitor.cli", "audit", str(csv_path), "--owner", OWNER,
+            command = [sys.executable, "-m", "cli", "audit", str(csv_path), "--owner", OWNER,
                        "--owner-state", OWNER_STATE, "--out", str(out)]  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()

@@ -11,12 +11,12 @@ from typing import Any, cast
 
 import pytest
 
+from cli import main
 from monitor.alerts import decode_alert
 from monitor.audit import AuditRun, Caps
 from monitor.audit._markdown import md_text
 from monitor.audit._outputs import FINDING_COLUMNS, FindingsWriter, spreadsheet_safe
 from monitor.audit._tally import masked_reason
-from monitor.cli import main
 from monitor.engine import Engine, load_engine, mask_identifiers
 from monitor.events import Owner, decode_event
 from monitor.hashing import Pseudonymizer

@@ -17,7 +17,7 @@ ENV = {**os.environ, "ALPR_PSEUDONYM_KEY": "check-tests-key-0123456789"}
 
 def run_check(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "check", *args], input=stdin, capture_output=True, env=ENV, timeout=60
+        [sys.executable, "-m", "cli", "check", *args], input=stdin, capture_output=True, env=ENV, timeout=60
     )
 
 

@@ -39,7 +39,7 @@ def _printed_alerts(stdout: str) -> set[tuple[str, str]]:
 def demo() -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ALPR_PSEUDONYM_KEY": "demo-test-key-0123456789abcdef", "ALPR_LOG_FORMAT": "json"}
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "demo", "--once", "--metrics-port", "0"],
+        [sys.executable, "-m", "cli", "demo", "--once", "--metrics-port", "0"],
         cwd=ROOT,
         env=env,
         capture_output=True,

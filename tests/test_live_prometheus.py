@@ -122,7 +122,7 @@ def _worker(broker: KafkaBroker, topics: Mapping[str, str], workdir: Path) -> It
     log = workdir / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "cli", "worker"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     address = f"127.0.0.1:{port}"
     try:

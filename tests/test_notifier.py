@@ -34,8 +34,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from kafka_broker import KafkaBroker, free_loopback_ports
 
+from cli import main
 from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity, alert_id_for, encode_alert
-from monitor.cli import main
 from monitor.notify import Endpoint, NotifierSettings, Receiver, RetryPolicy, resolve_endpoints
 from monitor.settings import Settings
 from streams.notifier import DeadNotification, Deliverer, Notifier, NotifierMetrics, Origin
@@ -737,7 +737,7 @@ class TestNotifyCommand:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "monitor.cli",
+            "cli",
             "notify",
             "--config",
             str(config),

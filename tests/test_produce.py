@@ -320,7 +320,7 @@ class TestIngestCommand:
             [
                 sys.executable,
                 "-m",
-                "monitor.cli",
+                "cli",
                 "ingest",
                 str(path),
                 "--owner",

@@ -17,8 +17,8 @@ import pytest
 import structlog
 import yaml
 from conftest import KnownStream, build_known_stream
-from faust.types import TP  # noqa: TID251 - these tests drive the Faust consumer
-from faust.types.tuples import ConsumerMessage  # noqa: TID251
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.alerts import Alert, decode_alert

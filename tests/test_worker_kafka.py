@@ -72,7 +72,7 @@ class Worker:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env={**env, "ALPR_METRICS_PORT": str(self.port)},
             cwd=REPO,
             stdout=self._log,
@@ -419,7 +419,7 @@ class TestWorkerStartup:
             "ALPR_METRICS_PORT": "0",
         }
         proc = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env=env,
             cwd=REPO,
             capture_output=True,

@@ -1,4 +1,7 @@
-"""The `alpr-monitor` command. Subcommands import what they need lazily, so `check` never loads Kafka."""
+"""The `alpr-monitor` command line, above both `monitor/` and `streams/`.
+
+Subcommands import what they need lazily, so `check` never loads Kafka.
+"""
 
 from __future__ import annotations
 
