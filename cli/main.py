@@ -77,7 +77,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
     try:
-        status, summary = run_check(engine, args.paths, args.format, _ingest_options(args))
+        status, summary = run_check(
+            engine, args.paths, args.format, _ingest_options(args), patterns=not args.no_patterns
+        )
     except (IngestError, OSError) as exc:
         print(f"alpr-monitor check: cannot read the input: {exc}", file=sys.stderr)
         return 2
@@ -217,6 +219,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="judge events in files; alerts as JSON lines on stdout")
     common(check, kafka=False)
     input_options(check)
+    check.add_argument(
+        "--no-patterns", action="store_true", help="judge each event alone (no pattern detectors over time)"
+    )
     check.set_defaults(handler=_cmd_check)
 
     audit = commands.add_parser("audit", help="judge whole exports; write findings and a report to a directory")

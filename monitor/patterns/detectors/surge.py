@@ -16,6 +16,7 @@ from statistics import median
 import msgspec
 
 from monitor.patterns.detector import (
+    KEEP,
     Detector,
     Notes,
     PatternContext,
@@ -68,13 +69,12 @@ class Surge(Detector[SurgeState]):
     def step(self, state: SurgeState | None, obs: Observation, ctx: PatternContext, notes: Notes) -> Step[SurgeState]:
         settings = ctx.settings_for(obs.owner_id).surge
         if not settings.enabled:
-            return state, []
+            return KEEP, []
         today = obs.occurred_at.toordinal()
         if state is None:
             threshold, middle, mad = surge_threshold([0] * settings.baseline_days, settings)
             state = SurgeState(days=[today], counts=[0], threshold=threshold, median=middle, mad=mad)
         else:
-            state = msgspec.structs.replace(state)
             if state.days[-1] < today:
                 _trim(state, today - settings.baseline_days)
                 by_day = dict(zip(state.days, state.counts, strict=True))
@@ -128,8 +128,7 @@ class Surge(Detector[SurgeState]):
         if state.days[-1] < oldest:
             return None, []
         if state.days[0] >= oldest:
-            return state, []
-        state = msgspec.structs.replace(state, days=list(state.days), counts=list(state.counts))
+            return KEEP, []
         _trim(state, oldest)
         return state, []
 
