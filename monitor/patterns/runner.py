@@ -47,7 +47,10 @@ class PatternRunner:
         self.ctx = ctx
         self.detectors: tuple[AnyDetector, ...] = tuple(detectors if detectors is not None else default_detectors())
         given = dict(stores or {})
-        self.stores: dict[str, StateStore[Any]] = {d.kind: given.get(d.kind) or MemoryStore() for d in self.detectors}
+        # An empty store is falsy (it has a length): test for presence, not truth.
+        self.stores: dict[str, StateStore[Any]] = {
+            d.kind: given[d.kind] if d.kind in given else MemoryStore() for d in self.detectors
+        }
 
     def observe(self, obs: Observation) -> list[Alert]:
         """Step every detector with one observation; the alerts they raise, in detector order."""
