@@ -13,13 +13,14 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain
 from typing import BinaryIO, TextIO
 
 from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
-from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events
+from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events, read_snapshots
 from monitor.patterns.offline import OfflinePatterns
 
 __all__ = ["CheckSummary", "check_items", "run_check"]
@@ -95,9 +96,20 @@ def check_items(
 
 
 def run_check(
-    engine: Engine, paths: list[str], fmt: str | None, options: IngestOptions, *, patterns: bool = True
+    engine: Engine,
+    paths: list[str],
+    fmt: str | None,
+    options: IngestOptions,
+    *,
+    patterns: bool = True,
+    snapshots: list[datetime] | None = None,
 ) -> tuple[int, CheckSummary]:
-    """Run `check` over paths ("-" is standard input); returns the exit status and the summary."""
+    """Run `check` over paths ("-" is standard input); returns the exit status and the summary.
+
+    `snapshots` (times, one per path, or empty): the paths are consecutive snapshots of a sharing list,
+    read as grant and revoke events (`monitor.ingest.read_snapshots`)."""
+    if snapshots is not None:
+        return _finish(engine, read_snapshots(paths, fmt, options, snapshots), patterns)
     # Every input is opened (and its format detected) before any record is judged, so an unusable file
     # stops the run with status 2 before a single alert is written.
     opened: list[Iterator[Item]] = []
@@ -110,7 +122,11 @@ def run_check(
             if close is not None:
                 close()
         raise
+    return _finish(engine, chain.from_iterable(opened), patterns)
+
+
+def _finish(engine: Engine, items: Iterable[Item], patterns: bool) -> tuple[int, CheckSummary]:
     detectors = OfflinePatterns(engine) if patterns else None
-    summary = check_items(engine, chain.from_iterable(opened), sys.stdout.buffer, sys.stderr, patterns=detectors)
+    summary = check_items(engine, items, sys.stdout.buffer, sys.stderr, patterns=detectors)
     sys.stdout.buffer.flush()
     return (EXIT_ALERTS if summary.alerted or summary.pattern_alerts else EXIT_CLEAN), summary

@@ -17,6 +17,7 @@ import msgspec
 from monitor.alerts import SEVERITIES, Alert, Severity
 from monitor.engine import UNLISTED_OWNER, Assessment, Engine, mask_identifiers, relative_jurisdiction
 from monitor.events import AccessEvent
+from monitor.ingest import SNAPSHOT_LOG
 from monitor.purpose import is_redacted
 
 __all__ = [
@@ -45,8 +46,6 @@ PROHIBITING_KINDS = frozenset(
         "sharing.no_agreement",
     }
 )
-# Source logs written by the snapshot differ (monitor.ingest): a grant or revoke seen between two lists.
-SNAPSHOT_LOG = "sharing_snapshot"
 _GRANTS = frozenset({"grant", "approve_request"})
 _MAX_REASON = 60
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
