@@ -227,6 +227,23 @@ class TestVolume:
         assert alerts[0].evidence["baseline"] == "50"
         assert alerts[0].occurred_at.date() == (T0 + days(29)).date()
 
+    def test_start_of_an_export_is_not_a_surge(self) -> None:
+        """An in-state agency busy from the first day of the data has no baseline yet: no surge."""
+        events = [
+            search(T0 + days(d) + timedelta(seconds=n), agency="Torrance CA PD", user=f"t{n}", plate=f"P{d}-{n}")
+            for d in range(3)
+            for n in range(80)
+        ]
+        assert of_kind(run(engine(), events), "volume.surge") == []
+
+    def test_outside_flood_from_nothing_is_a_surge(self) -> None:
+        """An out-of-state agency's first day at 60 searches is a surge (the national-lookup shape)."""
+        events = [
+            search(T0 + timedelta(seconds=n), agency="Reno NV PD", user=f"r{n}", plate=f"R{n}") for n in range(60)
+        ]
+        alerts = of_kind(run(engine(), events), "volume.surge")
+        assert [a.evidence["count"] for a in alerts] == ["51"]
+
 
 class TestRunner:
     def _stream(self) -> list[AccessEvent]:
