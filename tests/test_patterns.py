@@ -13,7 +13,7 @@ from monitor.events import AccessEvent
 from monitor.patterns import BytesStore, PatternRunner, observe, replay
 from monitor.patterns.detectors.isolated_session import usual_block
 from monitor.patterns.ordering import in_event_time
-from monitor.policy import PolicyError, parse_policy
+from monitor.policy import PatternSettings, PolicyError, load_policy, parse_policy
 from tests.patterns_helpers import T0, context, days, engine, of_kind, run, search, sharing
 
 FEDERAL = "Homeland Security Investigations"
@@ -332,6 +332,12 @@ class TestPatternPolicy:
         """A bad threshold stops the policy with the owner and the field named."""
         with pytest.raises(PolicyError, match=rf"lb.*{named}"):
             parse_policy((self.BASE % f", patterns: {override}").encode(), "t")
+
+    def test_shipped_policy_documents_the_defaults(self) -> None:
+        """default-policy.yaml's patterns section states exactly the defaults of the code, so it cannot drift."""
+        shipped = load_policy()
+        assert shipped.patterns == PatternSettings()
+        assert set(PatternSettings.model_fields) == set(shipped.patterns.model_dump())
 
     def test_override_can_switch_a_detector_off(self) -> None:
         """An owner may switch standing access off (for example while an agreement is recorded elsewhere)."""
