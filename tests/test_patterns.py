@@ -309,6 +309,25 @@ class TestRunner:
         spilled = list(replay(PatternRunner(context(judge)), in_event_time(obs, run_size=97)))
         assert {a.alert_id for a in spilled} == {a.alert_id for a in expected}
 
+    def test_state_expires_with_its_window(self) -> None:
+        """After its window passes without events, every per-plate, per-user and per-agency row is gone."""
+        judge = engine()
+        runner = PatternRunner(context(judge))
+        for event in [search(T0 + days(d), agency="Reno NV PD") for d in range(3)]:
+            obs = observe(judge, event)
+            assert obs is not None
+            runner.observe(obs)
+        assert all(len(runner.stores[kind]) for kind in (REPEAT, "misuse.isolated_session", "volume.surge"))
+        runner.advance_all(T0 + days(60))
+        assert len(runner.stores["volume.surge"]) == 0
+        assert len(runner.stores[REPEAT]) == 1
+        runner.advance_all(T0 + days(95))
+        assert len(runner.stores[REPEAT]) == 0
+        assert len(runner.stores["misuse.isolated_session"]) == 0
+        # Standing access stays while it is not revoked; the first sighting of an agency stays for good.
+        assert len(runner.stores[STANDING]) == 1
+        assert len(runner.stores["volume.new_requester"]) == 1
+
     def test_state_holds_no_plate_or_user(self) -> None:
         """Encoded state of every detector holds hashes, never the plate or the user name."""
         judge = engine()
