@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from monitor.alerts import Alert
-from monitor.events import AccessEvent
-from monitor.patterns import BytesStore, PatternRunner, observe, replay
+from monitor.events import AccessEvent, Owner
+from monitor.patterns import BytesStore, PatternRunner, observe, partition_key, replay
 from monitor.patterns.detectors.isolated_session import usual_block
 from monitor.patterns.ordering import in_event_time
 from monitor.policy import PatternSettings, PolicyError, load_policy, parse_policy
@@ -372,3 +372,46 @@ class TestPatternPolicy:
         alerts = run(engine(yaml), [sharing(T0, "grant", FEDERAL)])
         assert of_kind(alerts, STANDING) == []
         assert of_kind(run(engine(self.BASE % ""), [sharing(T0, "grant", FEDERAL)]), STANDING)
+
+
+class TestObservation:
+    def test_federal_search_is_prohibited_by_the_packs_rule(self) -> None:
+        """The engine's federal-recipient rule makes the observation prohibited, with its rule and citations."""
+        obs = observe(engine(), search(T0, agency="FBI", plate="7ABC123"))
+        assert obs is not None
+        assert obs.prohibited == "critical"
+        assert obs.prohibited_kind == "recipient.federal"
+        assert obs.citations
+        assert obs.plate_hash is not None
+        assert "7ABC123" not in msgspec.json.encode(obs).decode()
+
+    def test_proxy_holds_its_own_access(self) -> None:
+        """An in-state proxy searching for a federal agency is not itself a prohibited holder of access."""
+        event = search(T0, agency="NCRIC")
+        proxied = msgspec.structs.replace(event, requester=msgspec.structs.replace(event.requester, on_behalf_of="FBI"))
+        judge = engine()
+        assert any(alert.kind == "recipient.federal" for alert in judge.judge(proxied))
+        obs = observe(judge, proxied)
+        assert obs is not None
+        assert obs.jurisdiction == "in_state"
+        assert obs.prohibited is None
+
+    def test_inbound_and_denied_changes_are_not_observed(self) -> None:
+        """Inbound sharing and denied requests say nothing about access to the owner's data."""
+        judge = engine()
+        inbound = sharing(T0, "grant", FEDERAL)
+        inbound = msgspec.structs.replace(
+            inbound, sharing=msgspec.structs.replace(inbound.sharing, direction="inbound")
+        )
+        assert observe(judge, inbound) is None
+        assert observe(judge, sharing(T0, "deny_request", FEDERAL)) is None
+
+    def test_unlisted_owner_keys_by_its_folded_name(self) -> None:
+        """An owner the policy does not list keys its state, and its partition, by its folded name."""
+        judge = engine()
+        event = search(T0, owner=Owner(agency="Smallville  CA PD", state="CA"), agency="Clovis CA PD")
+        obs = observe(judge, event)
+        assert obs is not None
+        assert obs.owner_key == "~smallville ca pd"
+        assert partition_key(judge, event) == b"~smallville ca pd"
+        assert obs.owner_id == "other"
