@@ -110,3 +110,52 @@ class TestSnapshotsInCheck:
         assert standing[0].evidence["granted_via"] == "snapshot"
         assert standing[-1].evidence["active_days"] == str(exposure)
         assert len({a.alert_id for a in standing}) == exposure
+
+
+class TestOtherListFormats:
+    def test_sharing_graph_differs_per_owner(self, tmp_path: Path) -> None:
+        """Two scrapes of the sharing graph: each owner's own list is compared with its own earlier list."""
+        first = tmp_path / "graph-1.csv"
+        first.write_text(
+            "src_agency,external_agency\nLong Beach CA PD,Torrance CA PD\nOakland CA PD,FBI\nOakland CA PD,Reno NV PD\n"
+        )
+        second = tmp_path / "graph-2.csv"
+        second.write_text("src_agency,external_agency\nLong Beach CA PD,Torrance CA PD\nLong Beach CA PD,FBI\n")
+        times = [datetime(2024, 4, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)]
+        items = list(read_snapshots([str(first), str(second)], "flock-sharing-graph", IngestOptions(), times))
+        got = [
+            (item.sharing.action, item.owner.agency, item.requester.agency, item.occurred_at.month)
+            for item in items
+            if isinstance(item, AccessEvent) and item.sharing is not None
+        ]
+        assert got == [
+            ("grant", "Long Beach CA PD", "Torrance CA PD", 4),
+            ("grant", "Oakland CA PD", "FBI", 4),
+            ("grant", "Oakland CA PD", "Reno NV PD", 4),
+            ("grant", "Long Beach CA PD", "FBI", 5),
+            ("revoke", "Oakland CA PD", "FBI", 5),
+            ("revoke", "Oakland CA PD", "Reno NV PD", 5),
+        ]
+
+    def test_vigilant_reports_keep_directions_apart(self, tmp_path: Path) -> None:
+        """Vigilant reports: shared (outbound) and received (inbound) lists are differenced separately."""
+        report = "Agency Data Sharing Report\nAgency: Anaheim Police Department (CA)\nReport Date: {date}\n{body}"
+        first = tmp_path / "v1.txt"
+        first.write_text(
+            report.format(date="01/02/2019", body="Detections Shared\nFBI\nDetections Received\nReno PD\n")
+        )
+        second = tmp_path / "v2.txt"
+        second.write_text(report.format(date="03/02/2019", body="Detections Shared\nDetections Received\nFBI\n"))
+        items = list(read_snapshots([str(first), str(second)], "vigilant-sharing-report", IngestOptions()))
+        got = [
+            (item.sharing.action, item.sharing.direction, item.requester.agency)
+            for item in items
+            if isinstance(item, AccessEvent) and item.sharing is not None
+        ]
+        assert got == [
+            ("grant", "outbound", "FBI"),
+            ("grant", "inbound", "Reno PD"),
+            ("grant", "inbound", "FBI"),
+            ("revoke", "outbound", "FBI"),
+            ("revoke", "inbound", "Reno PD"),
+        ]
