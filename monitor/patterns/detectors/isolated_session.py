@@ -33,7 +33,7 @@ from monitor.patterns.detector import (
     pattern_alert,
     pattern_alert_id,
 )
-from monitor.patterns.observation import Observation, agency_tag
+from monitor.patterns.observation import Observation
 from monitor.policy import PatternSettings
 
 __all__ = ["IsolatedSession", "IsolatedSessionState", "usual_block"]
@@ -102,15 +102,13 @@ class IsolatedSession(Detector[IsolatedSessionState]):
     settles = True
 
     def state_key(self, obs: Observation) -> str | None:
-        if obs.action != "search" or obs.user_hash is None:
-            return None
-        return f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}"
+        return obs.user_key if obs.action == "search" else None
 
     def step(
         self, state: IsolatedSessionState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[IsolatedSessionState]:
         settings = ctx.settings_for(obs.owner_id)
-        key = f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}"
+        key = obs.user_key or ""
         when = obs.occurred_at
         if state is None:
             assert obs.user_hash is not None

@@ -34,7 +34,7 @@ from monitor.patterns.detector import (
     pattern_alert,
     pattern_alert_id,
 )
-from monitor.patterns.observation import Observation, agency_tag
+from monitor.patterns.observation import Observation
 from monitor.policy import RepeatTargetSettings
 
 __all__ = ["RepeatTarget", "RepeatTargetState", "Tier", "tier_of"]
@@ -122,9 +122,9 @@ class RepeatTarget(Detector[RepeatTargetState]):
     state_type = RepeatTargetState
 
     def state_key(self, obs: Observation) -> str | None:
-        if obs.action != "search" or obs.user_hash is None or obs.plate_hash is None:
+        if obs.action != "search" or obs.user_key is None or obs.plate_hash is None:
             return None
-        return f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}|{obs.plate_hash}"
+        return f"{obs.user_key}|{obs.plate_hash}"
 
     def step(
         self, state: RepeatTargetState | None, obs: Observation, ctx: PatternContext, notes: Notes
@@ -191,7 +191,7 @@ class RepeatTarget(Detector[RepeatTargetState]):
         return state, []
 
     def _alert(self, obs: Observation, state: RepeatTargetState, tier: Tier, ctx: PatternContext) -> Alert:
-        key = f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}|{obs.plate_hash}"
+        key = f"{obs.user_key}|{obs.plate_hash}"
         start = datetime.combine(date.fromordinal(tier.first_day), time(), tzinfo=UTC)
         evidence = {
             "window_start": iso(start),
