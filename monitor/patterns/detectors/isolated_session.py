@@ -263,17 +263,20 @@ def _trim(state: IsolatedSessionState, oldest: int) -> None:
 
 
 def _add_day(state: IsolatedSessionState, day: int, oldest: int) -> None:
-    """Count one search on `day` (the lists are a copy's only when the day is new or old buckets go)."""
+    """Count one search on `day` in the per-day buckets, dropping buckets older than `oldest` (in place)."""
     days, counts = state.days, state.counts
     if days and days[-1] == day:
-        state.counts = [*counts[:-1], counts[-1] + 1]
+        counts[-1] += 1
         return
     if days and days[0] < oldest:
-        cut = next((i for i, known in enumerate(days) if known >= oldest), len(days))
-        days, counts = days[cut:], counts[cut:]
+        _trim(state, oldest)
     if not days or days[-1] < day:
-        state.days, state.counts = [*days, day], [*counts, 1]
+        days.append(day)
+        counts.append(1)
         return
-    merged = dict(zip(days, counts, strict=True))
-    merged[day] = merged.get(day, 0) + 1
-    state.days, state.counts = sorted(merged), [merged[d] for d in sorted(merged)]
+    index = next(i for i, known in enumerate(days) if known >= day)  # a straggler, live
+    if days[index] == day:
+        counts[index] += 1
+    else:
+        days.insert(index, day)
+        counts.insert(index, 1)
