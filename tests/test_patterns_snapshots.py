@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -159,3 +160,27 @@ class TestOtherListFormats:
             ("revoke", "outbound", "FBI"),
             ("revoke", "inbound", "Reno PD"),
         ]
+
+
+class TestSnapshotsInAudit:
+    def test_audit_reports_the_exposure_between_two_lists(self, tmp_path: Path) -> None:
+        """`audit --snapshots` reports ICE's exposure between the list that shows it and the one that does not."""
+        files = [
+            write_list(tmp_path / "feb.csv", "Torrance CA PD", ICE),
+            write_list(tmp_path / "nov.csv", "Torrance CA PD"),
+        ]
+        args = ["--snapshots", "--format", "flock-sharing-list", "--owner", "Long Beach CA PD", "--owner-state", "CA"]
+        args += ["--as-of", "2020-02-20T00:00:00+00:00", "--as-of", "2020-11-05T00:00:00+00:00"]
+        out = tmp_path / "audit"
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "audit", *args, "--out", str(out), *files],
+            capture_output=True,
+            env=ENV,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        figures = json.loads((out / "summary.json").read_text())
+        (row,) = [r for r in figures["prohibited_access_during_period"] if r["recipient"] == ICE]
+        assert row["days_of_exposure"] == (datetime(2020, 11, 5) - datetime(2020, 2, 20)).days + 1
+        assert row["holds_access_now"] is False
+        assert figures["totals"]["consistent"] is True
