@@ -117,6 +117,9 @@ class RepeatTargetSettings(_Strict):
     share_min_user_searches: int = Field(default=50, ge=1)
     case_number_weight: float = Field(default=0.25, ge=0, le=1)
     realert_days: int = Field(default=30, ge=1)
+    # A user with this many other plates at a tier within `window_days` re-checks plates alike (analysis,
+    # monitoring a list of suspects), not one person: high is capped at medium for that user.
+    many_plates: int = Field(default=5, ge=1)
 
 
 class IsolatedSessionSettings(_Strict):

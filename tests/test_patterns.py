@@ -146,6 +146,20 @@ class TestRepeatTarget:
         alerts = of_kind(run(engine(), events), REPEAT)
         assert any(a.severity == "high" and "of the user's" in a.evidence["baseline"] for a in alerts)
 
+    def test_a_list_of_suspects_rechecked_alike_is_not_high(self) -> None:
+        """A user re-checking eight plates every week without case numbers is analysis: medium at most."""
+        events = [search(T0 + days(7 * week), plate=f"SUSPECT{n}") for week in range(12) for n in range(8)]
+        alerts = of_kind(run(engine(), events), REPEAT)
+        assert alerts
+        assert {a.severity for a in alerts} == {"medium"}
+
+    def test_one_plate_rechecked_alike_is_high(self) -> None:
+        """The same weekly rhythm on one plate, beside ordinary one-off searches, is high."""
+        events = [search(T0 + days(7 * week), plate="EXPARTNER") for week in range(12)]
+        events += [search(T0 + days(7 * week) + timedelta(hours=1), plate=f"ONCE{week}") for week in range(12)]
+        alerts = of_kind(run(engine(), events), REPEAT)
+        assert "high" in {a.severity for a in alerts}
+
     def test_realerts_after_thirty_days_while_it_goes_on(self) -> None:
         """A pattern that goes on alerts again once 30 days have passed since its last alert."""
         events = [search(T0 + days(2 * n)) for n in range(40)]

@@ -82,7 +82,7 @@ class TestScenario:
         paged = [a for a in alerts if a.severity in PAGING and a.user_hash in innocent]
         assert paged == []
         # The look-alikes are really there, and not silently dropped: their searches reach the detectors.
-        assert len(scenario.look_alike_users) == 10
+        assert len(scenario.look_alike_users) == 12
 
     def test_in_state_agencies_hold_no_standing_alert(self, judged: tuple[Engine, Scenario, list[Alert]]) -> None:
         """Standing access alerts only name the prohibited recipients."""

@@ -41,6 +41,7 @@ __all__ = ["IsolatedSession", "IsolatedSessionState", "usual_block"]
 RULE_ID = "patterns.misuse.isolated-session"
 TITLE = "Isolated search session"
 MAX_EVENT_IDS = 50
+MAX_TARGETS = 32  # enough to count "many plates" (`repeat_target.many_plates`) with room to spare
 _REPEAT_TARGET = "misuse.repeat_target"
 
 
@@ -90,6 +91,7 @@ class IsolatedSessionState(msgspec.Struct, kw_only=True, gc=False):
     session_first_key: str = ""
     session_events: list[str] = []
     repeat_target_day: int = 0
+    targets: list[str] = []  # "<day ordinal>:<plate hash>" of repeat-target alerts, newest last, capped
 
     @property
     def window_total(self) -> int:
@@ -151,13 +153,18 @@ class IsolatedSession(Detector[IsolatedSessionState]):
         today = when.toordinal()
         _add_day(state, today, today - settings.repeat_target.window_days + 1)
         notes.user_searches = state.window_total
+        if state.targets:
+            recent = today - settings.repeat_target.window_days
+            notes.user_targets = len({t.partition(":")[2] for t in state.targets if int(t.partition(":")[0]) > recent})
         return state, alerts
 
     def settle(
         self, state: IsolatedSessionState, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> IsolatedSessionState | Literal[Keep.KEEP]:
         if any(alert.kind == _REPEAT_TARGET for alert in notes.alerts):
-            state.repeat_target_day = obs.occurred_at.toordinal()
+            today = obs.occurred_at.toordinal()
+            state.repeat_target_day = today
+            state.targets = [*state.targets[-(MAX_TARGETS - 1) :], f"{today}:{obs.plate_hash}"]
             return state
         return KEEP
 
