@@ -28,6 +28,7 @@ import contextlib
 import os
 import random
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -38,7 +39,7 @@ import httpx
 import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.alerts import Alert, decode_alert
@@ -56,6 +57,7 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
+from streams.kafka_clients import aiokafka_options, explain_kafka_error
 from streams.metrics import MetricsServer
 from streams.produce import bootstrap_servers
 
@@ -332,7 +334,10 @@ class Notifier:
         stop = stop if stop is not None else asyncio.Event()
         notify = self.notify
         servers = bootstrap_servers(self.settings.broker)
-        producer = self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+        security = aiokafka_options(self.settings.kafka)  # TLS, mTLS, SASL (ALPR_KAFKA_*)
+        producer = self._producer = AIOKafkaProducer(
+            bootstrap_servers=servers, acks="all", enable_idempotence=True, **security
+        )
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(producer.stop)  # also closes a producer whose start failed
             await producer.start()
@@ -345,6 +350,7 @@ class Notifier:
                 max_poll_interval_ms=int(notify.max_poll_interval_s * 1000),
                 session_timeout_ms=int(notify.session_timeout_s * 1000),
                 heartbeat_interval_ms=max(100, int(notify.session_timeout_s * 1000 / 4)),
+                **security,
             )
             stack.push_async_callback(consumer.stop)  # auto-commit is off: stopping commits nothing
             await consumer.start()
@@ -497,8 +503,9 @@ async def _serve(notifier: Notifier) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         await notifier.run(stop)
-    except KafkaConnectionError as exc:
-        log.error("cannot reach the Kafka broker", broker=notifier.settings.broker, error=str(exc))
+    except (KafkaConnectionError, KafkaError, ssl.SSLError) as exc:
+        reason = explain_kafka_error(exc, notifier.settings.kafka)
+        log.error("cannot use the Kafka broker", broker=notifier.settings.broker, error=reason)
         return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart
         log.exception("notifier failed; alerts not yet committed are read again on restart")

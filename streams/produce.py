@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from monitor.events import AccessEvent, encode_event
 from monitor.ingest import IngestError, IngestOptions, RowError, Skipped, read_events
 from monitor.settings import Settings
+from streams.kafka_clients import aiokafka_options, explain_kafka_error
 
 __all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "produce_files"]
 
@@ -192,12 +193,14 @@ async def _produce(
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
+        **aiokafka_options(settings.kafka),
     )
     try:
         await producer.start()
-    except KafkaError as exc:
+    except (KafkaError, OSError) as exc:  # OSError: a TLS handshake refused outright
         await producer.stop()
-        console.print(f"produce: cannot reach the broker at {settings.broker}: {exc!r}", markup=False)
+        reason = explain_kafka_error(exc, settings.kafka)
+        console.print(f"produce: cannot connect to the broker at {settings.broker}: {reason}", markup=False)
         return EXIT_UNUSABLE
 
     progress = Progress(
