@@ -30,6 +30,7 @@ __all__ = [
     "aiokafka_options",
     "check_usable",
     "confluent_config",
+    "explain_connection_failure",
     "explain_kafka_error",
     "faust_credentials",
     "load_token_hook",
@@ -229,6 +230,51 @@ def explain_kafka_error(exc: BaseException, security: KafkaSecurity) -> str:
     if "ClusterAuthorizationFailedError" in names:
         return "not authorised for a cluster operation (e.g. creating topics): pre-create the topics or grant it"
     return f"{_first_line(text) or type(exc).__name__} (connection security: {security.describe()})"
+
+
+async def explain_connection_failure(
+    bootstrap: str, security: KafkaSecurity, error: BaseException, timeout_s: float = 15.0
+) -> str:
+    """Why a client could not bootstrap, found by connecting once more step by step.
+
+    aiokafka logs the real cause (a TLS or SASL refusal) and raises only "Unable to bootstrap", so the
+    first bootstrap server is probed: TCP and TLS, then a Kafka connection with SASL. Bounded by `timeout_s`.
+    """
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    try:
+        found = await asyncio.wait_for(_probe(host.strip("[]"), int(port), security), timeout_s)
+    except (TimeoutError, ValueError):
+        found = None
+    return explain_kafka_error(found if found is not None else error, security)
+
+
+async def _probe(host: str, port: int, security: KafkaSecurity) -> BaseException | None:
+    from aiokafka.conn import create_conn
+
+    options = aiokafka_options(security)
+    context = options.get("ssl_context")
+    if context is not None:
+        try:
+            reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        except (ssl.SSLError, OSError) as exc:
+            return exc
+        try:
+            # TLS 1.3: a broker that wants a client certificate says so with an alert after the handshake.
+            if not await asyncio.wait_for(reader.read(1), 1.0) and security.ssl_cert_file is None:
+                return ssl.SSLError("the broker closed the connection: certificate required?")
+        except TimeoutError:
+            pass  # the broker waits for a request: TLS is fine
+        except (ssl.SSLError, OSError) as exc:
+            return exc
+        finally:
+            writer.close()
+    try:
+        connection = await create_conn(host, port, request_timeout_ms=10_000, **options)
+    except Exception as exc:  # the refusal itself is what is explained
+        return exc
+    connection.close()
+    return None
 
 
 def _first_line(text: str) -> str:

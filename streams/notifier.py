@@ -57,7 +57,7 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
-from streams.kafka_clients import aiokafka_options, explain_kafka_error
+from streams.kafka_clients import aiokafka_options, explain_connection_failure
 from streams.metrics import MetricsServer
 from streams.produce import bootstrap_servers
 
@@ -504,7 +504,8 @@ async def _serve(notifier: Notifier) -> int:
     try:
         await notifier.run(stop)
     except (KafkaConnectionError, KafkaError, ssl.SSLError) as exc:
-        reason = explain_kafka_error(exc, notifier.settings.kafka)
+        settings = notifier.settings
+        reason = await explain_connection_failure(bootstrap_servers(settings.broker), settings.kafka, exc)
         log.error("cannot use the Kafka broker", broker=notifier.settings.broker, error=reason)
         return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart

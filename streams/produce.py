@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from monitor.events import AccessEvent, encode_event
 from monitor.ingest import IngestError, IngestOptions, RowError, Skipped, read_events
 from monitor.settings import Settings
-from streams.kafka_clients import aiokafka_options, explain_kafka_error
+from streams.kafka_clients import aiokafka_options, explain_connection_failure
 
 __all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "produce_files"]
 
@@ -199,7 +199,7 @@ async def _produce(
         await producer.start()
     except (KafkaError, OSError) as exc:  # OSError: a TLS handshake refused outright
         await producer.stop()
-        reason = explain_kafka_error(exc, settings.kafka)
+        reason = await explain_connection_failure(bootstrap_servers(settings.broker), settings.kafka, exc)
         console.print(f"produce: cannot connect to the broker at {settings.broker}: {reason}", markup=False)
         return EXIT_UNUSABLE
 
