@@ -6,6 +6,7 @@ Subcommands import what they need lazily, so `check` never loads Kafka.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
@@ -179,7 +180,16 @@ def _cmd_streams(args: argparse.Namespace) -> int:
     quiet_demo = args.command == "demo" and "ALPR_LOG_LEVEL" not in os.environ
     configure_logging(settings.log_format, "WARNING" if quiet_demo else settings.log_level)
     if args.command == "worker":
+        from streams.kafka_clients import preflight
+        from streams.produce import bootstrap_servers
         from streams.worker import run_worker
+
+        # A TLS, SASL or ACL refusal would leave Faust retrying forever: name it and stop (exit 2).
+        topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
+        refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics))
+        if refused is not None:
+            print(f"alpr-monitor worker: the Kafka broker refused us: {refused}", file=sys.stderr)
+            return 2
 
         return run_worker(settings, _pseudonymizer(settings, required=True))
     if args.command == "demo":

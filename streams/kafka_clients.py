@@ -34,6 +34,8 @@ __all__ = [
     "explain_kafka_error",
     "faust_credentials",
     "load_token_hook",
+    "preflight",
+    "refusal_reason",
     "ssl_context",
 ]
 
@@ -194,6 +196,14 @@ def check_usable(security: KafkaSecurity) -> None:
 
 def explain_kafka_error(exc: BaseException, security: KafkaSecurity) -> str:
     """What a refused Kafka connection means and what to change; names settings, never their secret values."""
+    specific = refusal_reason(exc, security)
+    if specific is not None:
+        return specific
+    return f"{_first_line(str(exc)) or type(exc).__name__} (connection security: {security.describe()})"
+
+
+def refusal_reason(exc: BaseException, security: KafkaSecurity) -> str | None:
+    """The sentence for a TLS, SASL or ACL refusal in `exc` or its causes; None for anything else."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:
@@ -229,7 +239,7 @@ def explain_kafka_error(exc: BaseException, security: KafkaSecurity) -> str:
         return "not authorised for the consumer group: the principal needs READ on its group"
     if "ClusterAuthorizationFailedError" in names:
         return "not authorised for a cluster operation (e.g. creating topics): pre-create the topics or grant it"
-    return f"{_first_line(text) or type(exc).__name__} (connection security: {security.describe()})"
+    return None
 
 
 async def explain_connection_failure(
@@ -275,6 +285,41 @@ async def _probe(host: str, port: int, security: KafkaSecurity) -> BaseException
         return exc
     connection.close()
     return None
+
+
+async def preflight(bootstrap: str, security: KafkaSecurity, topics: list[str], timeout_s: float = 15.0) -> str | None:
+    """Connect once and look the topics up: the refusal that would stall a client, or None.
+
+    Faust (the worker) retries a refused connection, and waits forever on a topic it may not
+    describe, logging one line; this names the refusal before it starts. A broker that is merely
+    unreachable, or a topic that does not exist yet, is not a refusal: None, and the client retries.
+    """
+    from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **aiokafka_options(security))
+    try:
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout_s)
+        except (Exception, TimeoutError):  # aiokafka hides the cause: probe for it
+            host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+            try:
+                found = await asyncio.wait_for(_probe(host.strip("[]"), int(port), security), timeout_s)
+            except (TimeoutError, ValueError):
+                return None
+            return None if found is None else refusal_reason(found, security)
+        client.set_topics(topics)
+        await asyncio.wait_for(client.force_metadata_update(), timeout_s)
+        denied = sorted(set(topics) & set(client.cluster.unauthorized_topics))
+        if denied:
+            return (
+                f"not authorised for topic(s) {', '.join(denied)} ({security.describe()}): the principal needs "
+                "ACLs: READ on the input topic, WRITE on the alerts and dead-letter topics, READ on its group"
+            )
+        return None
+    except TimeoutError:
+        return None
+    finally:
+        await client.close()
 
 
 def _first_line(text: str) -> str:

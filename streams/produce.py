@@ -158,7 +158,12 @@ async def _send_all(
             future = await producer.send(topic, encode_event(event), key=key)
         except (UnknownTopicOrPartitionError, TopicAuthorizationFailedError) as exc:
             # Every later send would wait out the metadata timeout too: count the rest, send none.
-            report(f"topic {topic!r} is not available ({exc!r}): the remaining events are not sent")
+            why = (
+                "not authorised (its principal needs a WRITE ACL on it)"
+                if isinstance(exc, TopicAuthorizationFailedError)
+                else "not available"
+            )
+            report(f"topic {topic!r} is {why} ({exc!r}): the remaining events are not sent")
             summary.failed += 1 + sum(1 for _ in remaining)
             break
         except KafkaError as exc:

@@ -9,7 +9,6 @@ without an ACL) end in bounded time with an error naming what is wrong, and no s
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -18,19 +17,16 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 from conftest import PSEUDONYM_KEY, build_known_stream
 from kafka_broker import free_loopback_ports
 from secure_kafka_broker import Grant, SecureKafkaBroker, produce, read_all
 
-from monitor.alerts import decode_alert, encode_alert
+from monitor.alerts import decode_alert
 from monitor.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,3 +201,132 @@ class TestWorkerOnSecuredKafka:
         await self._judges_known_stream(
             broker, reference_engine, "worker-mtls", env, broker.ssl_bootstrap, tmp_path, processes
         )
+
+
+def _events_file(engine: Engine, path: Path, count: int) -> int:
+    """A v1 JSONL file of the known stream's well-formed events; returns how many."""
+    stream = build_known_stream(engine, count)
+    lines = [raw.decode() for key, raw in stream.messages if key not in stream.invalid]
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def _produce_cmd(
+    broker: SecureKafkaBroker, bootstrap: str, topic: str, events: Path, env: dict[str, str], tmp_path: Path
+) -> Process:
+    args = ["produce", "--broker", f"kafka://{bootstrap}", "--topic", topic, str(events)]
+    return Process(args, _base_env(tmp_path) | env, tmp_path / f"produce-{uuid.uuid4().hex[:6]}.log")
+
+
+@pytest.mark.kafka
+class TestProduceOnSecuredKafka:
+    async def test_produce_over_sasl_ssl_plain(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """`produce` over SASL_SSL PLAIN (the Confluent Cloud mode) with WRITE on its topic sends every event."""
+        broker = secure_kafka_broker
+        topic = _unique("secure-produce")
+        broker.create_topics([topic])
+        broker.grant([Grant("producer", "topic", topic, "WRITE")])
+        events = tmp_path / "events.jsonl"
+        count = _events_file(reference_engine, events, 50)
+        process = _produce_cmd(broker, broker.sasl_ssl_bootstrap, topic, events, broker.sasl_env("producer"), tmp_path)
+        processes.append(process)
+        assert process.wait() == 0, process.tail(broker)
+        assert len(await read_all(broker, topic, 1)) == count
+        assert_no_secret(broker, process.text(), "produce's output")
+
+
+@pytest.mark.kafka
+class TestRefusals:
+    """Each refusal ends the client in bounded time, non-zero, naming what to fix and never the secret."""
+
+    def _refused(
+        self, broker: SecureKafkaBroker, bootstrap: str, env: dict[str, str], tmp_path: Path, engine: Engine
+    ) -> tuple[int, str]:
+        topic = _unique("secure-refused")
+        broker.create_topics([topic])
+        events = tmp_path / "events.jsonl"
+        _events_file(engine, events, 5)
+        process = _produce_cmd(broker, bootstrap, topic, events, env, tmp_path)
+        status = process.wait()
+        text = process.text()
+        assert_no_secret(broker, text, "produce's output")
+        return status, text
+
+    def test_wrong_password(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A wrong SCRAM password: exit 2, 'SASL authentication failed' for the user, the password never shown."""
+        broker = secure_kafka_broker
+        wrong = "wrong-" + uuid.uuid4().hex
+        env = broker.sasl_env("worker", password=wrong)
+        status, text = self._refused(broker, broker.sasl_ssl_bootstrap, env, tmp_path, reference_engine)
+        assert status == 2
+        assert "SASL authentication failed for user 'worker' (SCRAM-SHA-512)" in text
+        assert wrong not in text
+
+    def test_untrusted_ca(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A CA file that did not sign the broker's certificate: exit 2, 'not trusted', the CA file named."""
+        broker = secure_kafka_broker
+        env = broker.sasl_env("producer") | {"ALPR_KAFKA_SSL_CA_FILE": str(broker.other_ca_file)}
+        status, text = self._refused(broker, broker.sasl_ssl_bootstrap, env, tmp_path, reference_engine)
+        assert status == 2
+        assert f"the broker's certificate is not trusted by the CA in {broker.other_ca_file}" in text
+
+    def test_missing_client_certificate(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
+    ) -> None:
+        """No client certificate on the mTLS listener: exit 2, 'requires a client certificate'."""
+        broker = secure_kafka_broker
+        status, text = self._refused(broker, broker.ssl_bootstrap, broker.mtls_env(None), tmp_path, reference_engine)
+        assert status == 2
+        assert "the broker requires a client certificate (mTLS)" in text
+
+    def test_topic_without_acl(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A valid principal without an ACL on the topic: a bounded, non-zero exit naming the authorisation failure."""
+        broker = secure_kafka_broker
+        env = broker.mtls_env("no-acl-mtls")
+        status, text = self._refused(broker, broker.ssl_bootstrap, env, tmp_path, reference_engine)
+        assert status != 0
+        assert "TopicAuthorizationFailed" in text
+
+    def _worker_refused(self, broker: SecureKafkaBroker, bootstrap: str, env: dict[str, str], tmp_path: Path) -> str:
+        topics = _worker_topics(broker, "worker")  # ACLs for `worker` only
+        env = _base_env(tmp_path) | env
+        env |= {
+            "ALPR_BROKER": f"kafka://{bootstrap}",
+            "ALPR_INPUT_TOPIC": topics.source,
+            "ALPR_ALERTS_TOPIC": topics.alerts,
+            "ALPR_DLQ_TOPIC": topics.dlq,
+            "ALPR_APP_ID": topics.app_id,
+            "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
+            "ALPR_METRICS_PORT": "0",
+        }
+        worker = Process(["worker"], env, tmp_path / "worker.log")
+        status = worker.wait()
+        text = worker.text()
+        assert status == 2, worker.tail(broker)
+        assert_no_secret(broker, text, "the worker's log")
+        return text
+
+    def test_worker_on_topics_without_acl(self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path) -> None:
+        """A worker whose principal has no ACL on its topics exits 2 at start, naming the topics, instead of waiting."""
+        broker = secure_kafka_broker
+        text = self._worker_refused(broker, broker.sasl_ssl_bootstrap, broker.sasl_env("no-acl"), tmp_path)
+        assert "the Kafka broker refused us: not authorised for topic(s)" in text
+        assert "SASL_SSL, SCRAM-SHA-512, user no-acl" in text
+
+    def test_worker_with_wrong_password(self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path) -> None:
+        """A worker with a wrong password exits 2 at start with 'SASL authentication failed', not retrying forever."""
+        broker = secure_kafka_broker
+        wrong = "wrong-" + uuid.uuid4().hex
+        text = self._worker_refused(
+            broker, broker.sasl_ssl_bootstrap, broker.sasl_env("worker", password=wrong), tmp_path
+        )
+        assert "SASL authentication failed for user 'worker' (SCRAM-SHA-512)" in text
+        assert wrong not in text
