@@ -17,16 +17,18 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from conftest import PSEUDONYM_KEY, build_known_stream
 from kafka_broker import free_loopback_ports
 from secure_kafka_broker import Grant, SecureKafkaBroker, produce, read_all
 
-from monitor.alerts import decode_alert
+from monitor.alerts import decode_alert, encode_alert
 from monitor.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,9 +149,11 @@ class TestWorkerOnSecuredKafka:
         bootstrap: str,
         tmp_path: Path,
         processes: list[Process],
+        generated: int = 400,
+        extra_env: dict[str, str] | None = None,
     ) -> Process:
         topics = _worker_topics(broker, principal)
-        stream = build_known_stream(engine, 400)
+        stream = build_known_stream(engine, generated)
         await produce(broker, topics.source, stream.messages)
         [port] = free_loopback_ports(1)
         env = _base_env(tmp_path) | security_env
@@ -161,6 +165,7 @@ class TestWorkerOnSecuredKafka:
             "ALPR_APP_ID": topics.app_id,
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
             "ALPR_METRICS_PORT": str(port),
+            **(extra_env or {}),
         }
         worker = Process(["worker"], env, tmp_path / "worker.log")
         processes.append(worker)
@@ -330,3 +335,127 @@ class TestRefusals:
         )
         assert "SASL authentication failed for user 'worker' (SCRAM-SHA-512)" in text
         assert wrong not in text
+
+
+class Webhook:
+    """A loopback HTTP receiver recording the alert ids posted to it."""
+
+    def __init__(self) -> None:
+        self.alert_ids: Counter[str] = Counter()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            self.alert_ids[(await request.json())["alert_id"]] += 1
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/hook", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _some_alerts(engine: Engine) -> list[tuple[bytes, bytes]]:
+    """Real alerts of the known stream's hand-written events, keyed by alert id as the worker writes them."""
+    from monitor.events import decode_event
+
+    stream = build_known_stream(engine, 0)
+    found = []
+    for key, raw in stream.messages:
+        if key in stream.invalid:
+            continue
+        for alert in engine.judge(decode_event(raw)):
+            found.append((alert.alert_id.encode(), encode_alert(alert)))
+    return found
+
+
+@pytest.mark.kafka
+class TestNotifierOnSecuredKafka:
+    async def test_notifier_over_sasl_ssl_scram_sha_256(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """`notify` over SASL_SSL SCRAM-SHA-256 with only its ACLs posts every alert once and exits 0 on SIGTERM."""
+        broker = secure_kafka_broker
+        name = _unique("secure-notify")
+        alerts, dlq, group = f"{name}.alerts", f"{name}.notify-dlq", f"{name}-group"
+        broker.create_topics([alerts, dlq])
+        broker.grant(
+            [
+                Grant("notifier", "topic", alerts, "READ"),
+                Grant("notifier", "topic", dlq, "WRITE"),
+                Grant("notifier", "group", group, "READ"),
+            ]
+        )
+        messages = _some_alerts(reference_engine)
+        await produce(broker, alerts, messages)
+        webhook = Webhook()
+        await webhook.start()
+        try:
+            config = tmp_path / "endpoints.yaml"
+            config.write_text(f"endpoints:\n  - {{name: audit, kind: webhook, url: '{webhook.url}'}}\n")
+            env = _base_env(tmp_path) | broker.sasl_env("notifier") | {"ALPR_NOTIFY_DLQ_TOPIC": dlq}
+            args = ["notify", "--config", str(config), "--broker", f"kafka://{broker.sasl_ssl_bootstrap}"]
+            args += ["--topic", alerts, "--group", group, "--metrics-port", "0"]
+            notifier = Process(args, env, tmp_path / "notify.log")
+            processes.append(notifier)
+            expected = {key.decode() for key, _ in messages}
+            await _wait_for(lambda: set(webhook.alert_ids) == expected, notifier, broker, "every alert posted")
+            assert notifier.stop() == 0, notifier.tail(broker)
+        finally:
+            await webhook.stop()
+        assert all(count == 1 for count in webhook.alert_ids.values())
+        assert_no_secret(broker, notifier.text(), "the notifier's log")
+
+
+@pytest.mark.kafka
+class TestNoSecretInLogs:
+    async def test_debug_logs_of_every_client_hold_no_secret(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """At DEBUG, the logs of a SCRAM worker, an mTLS worker, a good and a refused `produce`, and the broker's
+        own logs hold no password and no line of any private key."""
+        broker = secure_kafka_broker
+        debug = {"ALPR_LOG_LEVEL": "DEBUG"}
+        outputs: dict[str, str] = {}
+        (tmp_path / "scram").mkdir()
+        (tmp_path / "mtls").mkdir()
+        scram = await TestWorkerOnSecuredKafka()._judges_known_stream(
+            broker, reference_engine, "worker", broker.sasl_env("worker"), broker.sasl_ssl_bootstrap,
+            tmp_path / "scram", processes, generated=20, extra_env=debug,
+        )  # fmt: skip
+        outputs["SCRAM worker"] = scram.text()
+        mtls = await TestWorkerOnSecuredKafka()._judges_known_stream(
+            broker, reference_engine, "worker-mtls", broker.mtls_env("worker-mtls"), broker.ssl_bootstrap,
+            tmp_path / "mtls", processes, generated=20, extra_env=debug,
+        )  # fmt: skip
+        outputs["mTLS worker"] = mtls.text()
+        topic = _unique("secure-debug")
+        broker.create_topics([topic])
+        broker.grant([Grant("producer", "topic", topic, "WRITE")])
+        events = tmp_path / "events.jsonl"
+        _events_file(reference_engine, events, 5)
+        for label, env in (
+            ("produce", broker.sasl_env("producer") | debug),
+            ("refused produce", broker.sasl_env("producer", password=broker.passwords["worker"]) | debug),
+        ):
+            process = _produce_cmd(broker, broker.sasl_ssl_bootstrap, topic, events, env, tmp_path)
+            process.wait()
+            outputs[label] = process.text()
+        assert "SASL authentication failed for user 'producer'" in outputs["refused produce"]
+        for log in (broker.data_dir / "logs").glob("*"):
+            outputs[f"broker {log.name}"] = log.read_text(errors="replace")
+        assert sum(len(text.splitlines()) for text in outputs.values()) > 100, "the runs logged at DEBUG"
+        secrets = broker.secret_strings()
+        # The detector works: the broker's own configuration holds the PLAIN users' passwords.
+        assert any(secret in (broker.data_dir / "server.properties").read_text() for secret in secrets)
+        for label, text in outputs.items():
+            for number, line in enumerate(text.splitlines(), 1):
+                leaked = [len(secret) for secret in secrets if secret in line]
+                assert not leaked, f"{label} line {number} holds a secret ({leaked} characters)"
