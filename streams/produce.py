@@ -205,7 +205,7 @@ async def _produce(
     except (KafkaError, OSError) as exc:  # OSError: a TLS handshake refused outright
         await producer.stop()
         reason = await explain_connection_failure(bootstrap_servers(settings.broker), settings.kafka, exc)
-        console.print(f"produce: cannot connect to the broker at {settings.broker}: {reason}", markup=False)
+        console.print(f"produce: cannot reach the broker at {settings.broker}: {reason}", markup=False)
         return EXIT_UNUSABLE
 
     progress = Progress(
