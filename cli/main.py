@@ -186,7 +186,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
 
         # A TLS, SASL or ACL refusal would leave Faust retrying forever: name it and stop (exit 2).
         topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
-        refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics))
+        refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics, settings.app_id))
         if refused is not None:
             print(f"alpr-monitor worker: the Kafka broker refused us: {refused}", file=sys.stderr)
             return 2

@@ -287,14 +287,17 @@ async def _probe(host: str, port: int, security: KafkaSecurity) -> BaseException
     return None
 
 
-async def preflight(bootstrap: str, security: KafkaSecurity, topics: list[str], timeout_s: float = 15.0) -> str | None:
-    """Connect once and look the topics up: the refusal that would stall a client, or None.
+async def preflight(
+    bootstrap: str, security: KafkaSecurity, topics: list[str], group: str | None = None, timeout_s: float = 15.0
+) -> str | None:
+    """Connect once, look the topics and the consumer group up: the refusal that would stall a client, or None.
 
-    Faust (the worker) retries a refused connection, and waits forever on a topic it may not
-    describe, logging one line; this names the refusal before it starts. A broker that is merely
+    Faust (the worker) retries a refused connection, and waits forever on a topic or a group it may
+    not use, logging one line at most; this names the refusal before it starts. A broker that is merely
     unreachable, or a topic that does not exist yet, is not a refusal: None, and the client retries.
     """
-    from aiokafka.client import AIOKafkaClient
+    from aiokafka.client import AIOKafkaClient, CoordinationType
+    from aiokafka.errors import GroupAuthorizationFailedError
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **aiokafka_options(security))
     try:
@@ -315,6 +318,11 @@ async def preflight(bootstrap: str, security: KafkaSecurity, topics: list[str], 
                 f"not authorised for topic(s) {', '.join(denied)} ({security.describe()}): the principal needs "
                 "ACLs: READ on the input topic, WRITE on the alerts and dead-letter topics, READ on its group"
             )
+        if group is not None:
+            try:
+                await asyncio.wait_for(client.coordinator_lookup(CoordinationType.GROUP, group), timeout_s)
+            except GroupAuthorizationFailedError:
+                return f"not authorised for consumer group {group!r} ({security.describe()}): grant READ on it"
         return None
     except TimeoutError:
         return None

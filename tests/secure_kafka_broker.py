@@ -202,7 +202,12 @@ class SecureKafkaBroker:
     def _admin(self) -> Any:
         from confluent_kafka.admin import AdminClient
 
-        config = {"bootstrap.servers": self.sasl_ssl_bootstrap, **confluent_config(self.admin_security())}
+        # log_level 3: librdkafka's notices (queue purges on close) are not test output.
+        config = {
+            "bootstrap.servers": self.sasl_ssl_bootstrap,
+            "log_level": 3,
+            **confluent_config(self.admin_security()),
+        }
         return AdminClient(config)
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:

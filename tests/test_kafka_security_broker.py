@@ -55,20 +55,20 @@ class Topics:
     dlq: str
 
 
-def _worker_topics(broker: SecureKafkaBroker, principal: str) -> Topics:
+def _worker_topics(broker: SecureKafkaBroker, principal: str, *, group_acl: bool = True) -> Topics:
     """Fresh topics made by the admin, and the least-privilege ACLs a worker needs on them."""
     name = _unique(f"secure-{principal}")
     topics = Topics(app_id=name, source=f"{name}.events", alerts=f"{name}.alerts", dlq=f"{name}.dlq")
     broker.create_topics([topics.source], partitions=INPUT_PARTITIONS)
     broker.create_topics([topics.alerts, topics.dlq])
-    broker.grant(
-        [
-            Grant(principal, "topic", topics.source, "READ"),
-            Grant(principal, "topic", topics.alerts, "WRITE"),
-            Grant(principal, "topic", topics.dlq, "WRITE"),
-            Grant(principal, "group", topics.app_id, "READ"),
-        ]
-    )
+    grants = [
+        Grant(principal, "topic", topics.source, "READ"),
+        Grant(principal, "topic", topics.alerts, "WRITE"),
+        Grant(principal, "topic", topics.dlq, "WRITE"),
+    ]
+    if group_acl:
+        grants.append(Grant(principal, "group", topics.app_id, "READ"))
+    broker.grant(grants)
     return topics
 
 
@@ -300,8 +300,10 @@ class TestRefusals:
         assert status != 0
         assert "TopicAuthorizationFailed" in text
 
-    def _worker_refused(self, broker: SecureKafkaBroker, bootstrap: str, env: dict[str, str], tmp_path: Path) -> str:
-        topics = _worker_topics(broker, "worker")  # ACLs for `worker` only
+    def _worker_refused(
+        self, broker: SecureKafkaBroker, bootstrap: str, env: dict[str, str], tmp_path: Path, *, group_acl: bool = True
+    ) -> str:
+        topics = _worker_topics(broker, "worker", group_acl=group_acl)  # ACLs for `worker` only
         env = _base_env(tmp_path) | env
         env |= {
             "ALPR_BROKER": f"kafka://{bootstrap}",
@@ -325,6 +327,13 @@ class TestRefusals:
         text = self._worker_refused(broker, broker.sasl_ssl_bootstrap, broker.sasl_env("no-acl"), tmp_path)
         assert "the Kafka broker refused us: not authorised for topic(s)" in text
         assert "SASL_SSL, SCRAM-SHA-512, user no-acl" in text
+
+    def test_worker_without_group_acl(self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path) -> None:
+        """A worker allowed its topics but not its consumer group exits 2 at start, naming the group."""
+        broker = secure_kafka_broker
+        env = broker.sasl_env("worker")
+        text = self._worker_refused(broker, broker.sasl_ssl_bootstrap, env, tmp_path, group_acl=False)
+        assert "the Kafka broker refused us: not authorised for consumer group 'secure-worker-" in text
 
     def test_worker_with_wrong_password(self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path) -> None:
         """A worker with a wrong password exits 2 at start with 'SASL authentication failed', not retrying forever."""
