@@ -297,7 +297,7 @@ async def preflight(
     unreachable, or a topic that does not exist yet, is not a refusal: None, and the client retries.
     """
     from aiokafka.client import AIOKafkaClient, CoordinationType
-    from aiokafka.errors import GroupAuthorizationFailedError
+    from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **aiokafka_options(security))
     try:
@@ -323,8 +323,10 @@ async def preflight(
                 await asyncio.wait_for(client.coordinator_lookup(CoordinationType.GROUP, group), timeout_s)
             except GroupAuthorizationFailedError:
                 return f"not authorised for consumer group {group!r} ({security.describe()}): grant READ on it"
+            except KafkaError:
+                pass  # e.g. no coordinator yet (a fresh cluster creates its offsets topic): the client retries
         return None
-    except TimeoutError:
+    except (TimeoutError, KafkaError, OSError):  # not a refusal: the client itself retries
         return None
     finally:
         await client.close()

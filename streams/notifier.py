@@ -57,7 +57,7 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
-from streams.kafka_clients import aiokafka_options, explain_connection_failure
+from streams.kafka_clients import aiokafka_options, explain_connection_failure, preflight
 from streams.metrics import MetricsServer
 from streams.produce import bootstrap_servers
 
@@ -501,11 +501,17 @@ async def _serve(notifier: Notifier) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    settings, notify = notifier.settings, notifier.notify
+    servers = bootstrap_servers(settings.broker)
+    # A TLS, SASL or ACL refusal is configuration (exit 2, do not restart), not an outage.
+    refused = await preflight(servers, settings.kafka, [settings.alerts_topic, notify.dlq_topic], notify.group_id)
+    if refused is not None:
+        log.error("the Kafka broker refused the notifier", broker=settings.broker, error=refused)
+        return EXIT_BAD_CONFIG
     try:
         await notifier.run(stop)
     except (KafkaConnectionError, KafkaError, ssl.SSLError) as exc:
-        settings = notifier.settings
-        reason = await explain_connection_failure(bootstrap_servers(settings.broker), settings.kafka, exc)
+        reason = await explain_connection_failure(servers, settings.kafka, exc)
         log.error("cannot use the Kafka broker", broker=notifier.settings.broker, error=reason)
         return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart

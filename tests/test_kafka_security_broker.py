@@ -468,3 +468,23 @@ class TestNoSecretInLogs:
             for number, line in enumerate(text.splitlines(), 1):
                 leaked = [len(secret) for secret in secrets if secret in line]
                 assert not leaked, f"{label} line {number} holds a secret ({leaked} characters)"
+
+    async def test_notifier_with_wrong_password_exits_2(
+        self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """`notify` with a wrong password exits 2 (configuration, not an outage), naming the failure, not the secret."""
+        broker = secure_kafka_broker
+        alerts = _unique("secure-notify-refused")
+        broker.create_topics([alerts])
+        config = tmp_path / "endpoints.yaml"
+        config.write_text("endpoints:\n  - {name: audit, kind: webhook, url: 'http://127.0.0.1:9/hook'}\n")
+        wrong = "wrong-" + uuid.uuid4().hex
+        env = _base_env(tmp_path) | broker.sasl_env("notifier", password=wrong)
+        args = ["notify", "--config", str(config), "--broker", f"kafka://{broker.sasl_ssl_bootstrap}"]
+        notifier = Process([*args, "--topic", alerts, "--metrics-port", "0"], env, tmp_path / "notify.log")
+        processes.append(notifier)
+        assert notifier.wait() == 2, notifier.tail(broker)
+        text = notifier.text()
+        assert "SASL authentication failed for user 'notifier' (SCRAM-SHA-256)" in text
+        assert wrong not in text
+        assert_no_secret(broker, text, "the notifier's log")
