@@ -1,7 +1,8 @@
 """A real secured Kafka broker for tests, run by deploy/kafka/secure/{make-certs,start}.sh.
 
 One broker per session, with certificates made here (openssl, a temporary directory):
-- SASL_SSL listener: SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN users with random passwords;
+- SASL_SSL listener: SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN users with random passwords, and
+  OAUTHBEARER with Kafka's unsecured validator (unsigned tokens from tests/oauth_test_token.py);
 - SSL listener requiring client certificates (mTLS; the principal is the certificate's CN);
 - ACLs enforced with `allow.everyone.if.no.acl.found=false`; `admin` (SCRAM-SHA-512) is a super user
   and creates topics and ACLs through confluent-kafka's AdminClient (aiokafka has no ACL API).
@@ -150,6 +151,16 @@ class SecureKafkaBroker:
         else:
             env["ALPR_KAFKA_SASL_PASSWORD"] = password if password is not None else self.passwords[user]
         return env
+
+    def oauth_env(self, subject: str) -> dict[str, str]:
+        """ALPR_KAFKA_* for SASL_SSL OAUTHBEARER, the token from tests/oauth_test_token.py for `subject`."""
+        return {
+            "ALPR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "ALPR_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+            "ALPR_KAFKA_OAUTH_TOKEN_PROVIDER": "tests.oauth_test_token:unsecured_token",
+            "ALPR_KAFKA_SSL_CA_FILE": str(self.ca_file),
+            "TEST_OAUTH_SUBJECT": subject,
+        }
 
     def mtls_env(self, client: str | None) -> dict[str, str]:
         """ALPR_KAFKA_* for the SSL listener with `client`'s certificate (None: no certificate)."""

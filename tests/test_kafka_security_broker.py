@@ -196,6 +196,17 @@ class TestWorkerOnSecuredKafka:
             broker, reference_engine, "worker", env, broker.sasl_ssl_bootstrap, tmp_path, processes
         )
 
+    async def test_worker_over_oauthbearer_with_least_privilege(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """Over SASL_SSL OAUTHBEARER (token from the hook, Faust's OAuthCredentials), with only its ACLs, the worker
+        writes exactly the engine's alerts and dead letters."""
+        broker = secure_kafka_broker
+        env = broker.oauth_env("oauth-worker")
+        await self._judges_known_stream(
+            broker, reference_engine, "oauth-worker", env, broker.sasl_ssl_bootstrap, tmp_path, processes, generated=100
+        )
+
     async def test_worker_over_mtls_with_least_privilege(
         self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
     ) -> None:
@@ -240,6 +251,22 @@ class TestProduceOnSecuredKafka:
         assert process.wait() == 0, process.tail(broker)
         assert len(await read_all(broker, topic, 1)) == count
         assert_no_secret(broker, process.text(), "produce's output")
+
+    async def test_produce_over_sasl_ssl_oauthbearer(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """`produce` over SASL_SSL OAUTHBEARER, the token from the `module:callable` hook, sends every event."""
+        broker = secure_kafka_broker
+        topic = _unique("secure-oauth")
+        broker.create_topics([topic])
+        broker.grant([Grant("oauth-producer", "topic", topic, "WRITE")])
+        events = tmp_path / "events.jsonl"
+        count = _events_file(reference_engine, events, 20)
+        env = broker.oauth_env("oauth-producer")
+        process = _produce_cmd(broker, broker.sasl_ssl_bootstrap, topic, events, env, tmp_path)
+        processes.append(process)
+        assert process.wait() == 0, process.tail(broker)
+        assert len(await read_all(broker, topic, 1)) == count
 
 
 @pytest.mark.kafka
