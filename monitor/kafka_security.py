@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.secret_files import SecretFileError, SecretFilesSource
@@ -38,8 +38,14 @@ def _var(field: str) -> str:
 class KafkaSecurity(BaseSettings):
     """Frozen connection security shared by the worker, notifier, produce/ingest, benchmarks and tests."""
 
+    # Empty variables count as unset (compose `${VAR:-}`, charts rendering an absent value as "").
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", hide_input_in_errors=True, populate_by_name=True
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     security_protocol: SecurityProtocol = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL or SASL_PLAINTEXT")
@@ -55,6 +61,12 @@ class KafkaSecurity(BaseSettings):
     ssl_check_hostname: bool = Field(True, description="check the broker's certificate names its host")
     oauth_token_provider: str | None = Field(None, description="`module:callable` returning a token (OAUTHBEARER)")
     allow_sasl_plaintext: bool = Field(False, description="allow SASL credentials over an unencrypted connection")
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        # librdkafka's documentation writes them lower-case (sasl_ssl, scram-sha-512), Java's upper-case.
+        return value.strip().upper() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -94,6 +94,22 @@ class TestSettingsFromEnvironment:
         assert security.ssl_ca_file == pki / "ca.pem"
         assert security.ssl_check_hostname is False
 
+    def test_empty_variables_count_as_unset(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Variables set to "" (a chart or compose file rendering an absent value) are as if unset."""
+        for name in ("SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_PASSWORD", "SSL_CA_FILE", "SASL_PASSWORD_FILE"):
+            monkeypatch.setenv(f"ALPR_KAFKA_{name}", "")
+        security = load_kafka_security()
+        assert security.security_protocol == "PLAINTEXT"
+        assert security.ssl_ca_file is None
+        assert security.sasl_password is None
+
+    def test_protocol_and_mechanism_in_either_case(self) -> None:
+        """librdkafka's lower-case spellings (sasl_ssl, scram-sha-512) are accepted."""
+        security = load_kafka_security(
+            security_protocol="sasl_ssl", sasl_mechanism="scram-sha-512", sasl_username="u", sasl_password=SECRET
+        )
+        assert (security.security_protocol, security.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+
     def test_password_from_file(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """ALPR_KAFKA_SASL_PASSWORD_FILE gives the file's content without its trailing newline."""
         secret_file = tmp_path / "password"
