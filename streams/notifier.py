@@ -28,7 +28,6 @@ import contextlib
 import os
 import random
 import signal
-import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -39,7 +38,7 @@ import httpx
 import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.alerts import Alert, decode_alert
@@ -510,9 +509,9 @@ async def _serve(notifier: Notifier) -> int:
         return EXIT_BAD_CONFIG
     try:
         await notifier.run(stop)
-    except (KafkaConnectionError, KafkaError, ssl.SSLError) as exc:
+    except KafkaConnectionError as exc:
         reason = await explain_connection_failure(servers, settings.kafka, exc)
-        log.error("cannot use the Kafka broker", broker=notifier.settings.broker, error=reason)
+        log.error("cannot reach the Kafka broker", broker=settings.broker, error=reason)
         return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart
         log.exception("notifier failed; alerts not yet committed are read again on restart")
