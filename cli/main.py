@@ -180,7 +180,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
     quiet_demo = args.command == "demo" and "ALPR_LOG_LEVEL" not in os.environ
     configure_logging(settings.log_format, "WARNING" if quiet_demo else settings.log_level)
     if args.command == "worker":
-        from streams.kafka_clients import preflight
+        from streams.kafka_refusals import preflight
         from streams.produce import bootstrap_servers
         from streams.worker import run_worker
 

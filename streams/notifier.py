@@ -56,7 +56,8 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
-from streams.kafka_clients import aiokafka_options, explain_connection_failure, preflight
+from streams.kafka_clients import aiokafka_options
+from streams.kafka_refusals import explain_connection_failure, preflight
 from streams.metrics import MetricsServer
 from streams.produce import bootstrap_servers
 

@@ -23,7 +23,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from monitor.events import AccessEvent, encode_event
 from monitor.ingest import IngestError, IngestOptions, RowError, Skipped, read_events
 from monitor.settings import Settings
-from streams.kafka_clients import aiokafka_options, explain_connection_failure
+from streams.kafka_clients import aiokafka_options
+from streams.kafka_refusals import explain_connection_failure
 
 __all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "produce_files"]
 

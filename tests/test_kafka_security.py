@@ -24,10 +24,10 @@ from streams.kafka_clients import (
     aiokafka_options,
     check_usable,
     confluent_config,
-    explain_kafka_error,
     faust_credentials,
     ssl_context,
 )
+from streams.kafka_refusals import explain_kafka_error
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-Pa55word-never-shown"
