@@ -190,6 +190,9 @@ def _cmd_streams(args: argparse.Namespace) -> int:
         if refused is not None:
             print(f"alpr-monitor worker: the Kafka broker refused us: {refused}", file=sys.stderr)
             return 2
+        import structlog
+
+        structlog.get_logger("cli").info("kafka connection", security=settings.kafka.describe())
 
         return run_worker(settings, _pseudonymizer(settings, required=True))
     if args.command == "demo":

@@ -9,6 +9,7 @@ without an ACL) end in bounded time with an error naming what is wrong, and no s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -183,6 +184,8 @@ class TestWorkerOnSecuredKafka:
         assert sorted(r.key for r in dead) == sorted(stream.invalid)
         assert worker.stop() == 0
         assert_no_secret(broker, worker.text(), "the worker's log")
+        [connection] = [json.loads(line) for line in worker.text().splitlines() if '"kafka connection"' in line]
+        assert connection["security"].startswith(security_env["ALPR_KAFKA_SECURITY_PROTOCOL"])
         return worker
 
     async def test_worker_over_scram_sha_512_with_least_privilege(
