@@ -358,6 +358,26 @@ class TestRefusals:
         assert "the Kafka broker refused us: not authorised for topic(s)" in text
         assert "SASL_SSL, SCRAM-SHA-512, user no-acl" in text
 
+    async def test_notifier_with_wrong_password_exits_2(
+        self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path, processes: list[Process]
+    ) -> None:
+        """`notify` with a wrong password exits 2 (configuration, not an outage), naming the failure, not the secret."""
+        broker = secure_kafka_broker
+        alerts = _unique("secure-notify-refused")
+        broker.create_topics([alerts])
+        config = tmp_path / "endpoints.yaml"
+        config.write_text("endpoints:\n  - {name: audit, kind: webhook, url: 'http://127.0.0.1:9/hook'}\n")
+        wrong = "wrong-" + uuid.uuid4().hex
+        env = _base_env(tmp_path) | broker.sasl_env("notifier", password=wrong)
+        args = ["notify", "--config", str(config), "--broker", f"kafka://{broker.sasl_ssl_bootstrap}"]
+        notifier = Process([*args, "--topic", alerts, "--metrics-port", "0"], env, tmp_path / "notify.log")
+        processes.append(notifier)
+        assert notifier.wait() == 2, notifier.tail(broker)
+        text = notifier.text()
+        assert "SASL authentication failed for user 'notifier' (SCRAM-SHA-256)" in text
+        assert wrong not in text
+        assert_no_secret(broker, text, "the notifier's log")
+
     def test_worker_without_group_acl(self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path) -> None:
         """A worker allowed its topics but not its consumer group exits 2 at start, naming the group."""
         broker = secure_kafka_broker
@@ -498,23 +518,3 @@ class TestNoSecretInLogs:
             for number, line in enumerate(text.splitlines(), 1):
                 leaked = [len(secret) for secret in secrets if secret in line]
                 assert not leaked, f"{label} line {number} holds a secret ({leaked} characters)"
-
-    async def test_notifier_with_wrong_password_exits_2(
-        self, secure_kafka_broker: SecureKafkaBroker, tmp_path: Path, processes: list[Process]
-    ) -> None:
-        """`notify` with a wrong password exits 2 (configuration, not an outage), naming the failure, not the secret."""
-        broker = secure_kafka_broker
-        alerts = _unique("secure-notify-refused")
-        broker.create_topics([alerts])
-        config = tmp_path / "endpoints.yaml"
-        config.write_text("endpoints:\n  - {name: audit, kind: webhook, url: 'http://127.0.0.1:9/hook'}\n")
-        wrong = "wrong-" + uuid.uuid4().hex
-        env = _base_env(tmp_path) | broker.sasl_env("notifier", password=wrong)
-        args = ["notify", "--config", str(config), "--broker", f"kafka://{broker.sasl_ssl_bootstrap}"]
-        notifier = Process([*args, "--topic", alerts, "--metrics-port", "0"], env, tmp_path / "notify.log")
-        processes.append(notifier)
-        assert notifier.wait() == 2, notifier.tail(broker)
-        text = notifier.text()
-        assert "SASL authentication failed for user 'notifier' (SCRAM-SHA-256)" in text
-        assert wrong not in text
-        assert_no_secret(broker, text, "the notifier's log")
