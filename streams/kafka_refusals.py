@@ -35,6 +35,11 @@ def refusal_reason(exc: BaseException, security: KafkaSecurity) -> str | None:
     names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
     lowered = text.lower()
+    if "hostname mismatch" in lowered or "ip address mismatch" in lowered:
+        return (
+            "TLS: the broker's certificate does not name the address dialled: use an address its certificate "
+            "names in ALPR_BROKER (or, knowingly, ALPR_KAFKA_SSL_CHECK_HOSTNAME=false)"
+        )
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "certificate verify failed" in lowered:
         trust = f"the CA in {security.ssl_ca_file}" if security.ssl_ca_file else "the system trust store"
         return (

@@ -3,7 +3,8 @@
 One broker per session, with certificates made here (openssl, a temporary directory):
 - SASL_SSL listener: SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN users with random passwords, and
   OAUTHBEARER with Kafka's unsecured validator (unsigned tokens from tests/oauth_test_token.py);
-- SSL listener requiring client certificates (mTLS; the principal is the certificate's CN);
+- SSL listener requiring client certificates (mTLS; the principal is the certificate's CN), and another
+  whose broker certificate names a different host (the client's hostname check must refuse it);
 - ACLs enforced with `allow.everyone.if.no.acl.found=false`; `admin` (SCRAM-SHA-512) is a super user
   and creates topics and ACLs through confluent-kafka's AdminClient (aiokafka has no ACL API).
 Client settings come from `KafkaSecurity` and `streams.kafka_clients`, as the product's own do.
@@ -79,7 +80,7 @@ class SecureKafkaBroker:
         # The admin first: start.sh makes the first SCRAM-SHA-512 user the super user.
         users.write_text("".join(f"{SASL_USERS[n]} {n} {self.passwords[n]}\n" for n in SASL_USERS))
         for attempt in range(3):
-            self.ports = free_loopback_ports(4)
+            self.ports = free_loopback_ports(5)
             (data_dir / "ports").write_text(" ".join(map(str, self.ports)))
             env = {**os.environ, "KAFKA_START_TIMEOUT": str(START_TIMEOUT_S)}
             proc = subprocess.run(
@@ -122,6 +123,11 @@ class SecureKafkaBroker:
     @property
     def ssl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.ports[1]}"
+
+    @property
+    def misnamed_bootstrap(self) -> str:
+        """mTLS like `ssl_bootstrap`, but the broker's certificate there names another host."""
+        return f"127.0.0.1:{self.ports[4]}"
 
     @property
     def ca_file(self) -> Path:

@@ -390,6 +390,10 @@ class TestExplainErrors:
         security = scram()
         verify = ssl.SSLCertVerificationError("certificate verify failed: unable to get local issuer certificate")
         assert "not trusted by the system trust store" in explain_kafka_error(verify, security)
+        mismatch = ssl.SSLCertVerificationError(
+            "certificate verify failed: IP address mismatch, certificate is not valid for '127.0.0.1'"
+        )
+        assert "does not name the address dialled" in explain_kafka_error(mismatch, security)
         assert "requires a client certificate" in explain_kafka_error(
             ssl.SSLError("[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required"), security
         )

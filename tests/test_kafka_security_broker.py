@@ -320,6 +320,25 @@ class TestRefusals:
         assert status == 2
         assert "the broker requires a client certificate (mTLS)" in text
 
+    def test_certificate_for_another_host(
+        self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A broker certificate that does not name the address dialled is refused (hostname check on by default);
+        ALPR_KAFKA_SSL_CHECK_HOSTNAME=false, set knowingly, lets the same connection through."""
+        broker = secure_kafka_broker
+        env = broker.mtls_env("worker-mtls")
+        status, text = self._refused(broker, broker.misnamed_bootstrap, env, tmp_path, reference_engine)
+        assert status == 2
+        assert "the broker's certificate does not name the address dialled" in text
+        topic = _unique("secure-misnamed")
+        broker.create_topics([topic])
+        broker.grant([Grant("worker-mtls", "topic", topic, "WRITE")])
+        events = tmp_path / "events.jsonl"
+        _events_file(reference_engine, events, 5)
+        unchecked = env | {"ALPR_KAFKA_SSL_CHECK_HOSTNAME": "false"}
+        process = _produce_cmd(broker, broker.misnamed_bootstrap, topic, events, unchecked, tmp_path)
+        assert process.wait() == 0, process.tail(broker)
+
     def test_topic_without_acl(
         self, secure_kafka_broker: SecureKafkaBroker, reference_engine: Engine, tmp_path: Path
     ) -> None:

@@ -8,6 +8,7 @@
 #   ca.pem, ca.key                  the test CA (the broker's truststore: it signs every client cert)
 #   other-ca.pem                    a CA that signed nothing here
 #   broker-keystore.pem             broker certificate chain + key in one file (ssl.keystore.type=PEM)
+#   misnamed-broker-keystore.pem    the same for a certificate naming another host (DNS:broker.elsewhere.invalid)
 #   CLIENT.pem, CLIENT.key          a client certificate and its key
 set -euo pipefail
 [[ $# -ge 1 ]] || { echo "usage: $0 OUT_DIR [CLIENT...]" >&2; exit 2; }
@@ -44,8 +45,12 @@ rm -f other-ca.key
 new_leaf broker "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth"
 cat broker.pem broker.key >broker-keystore.pem
 rm -f broker.key
+# A certificate that does not name the host clients dial: for the hostname-check listener.
+new_leaf misnamed-broker "subjectAltName=DNS:broker.elsewhere.invalid\nextendedKeyUsage=serverAuth,clientAuth"
+cat misnamed-broker.pem misnamed-broker.key >misnamed-broker-keystore.pem
+rm -f misnamed-broker.key
 for client in "$@"; do
     new_leaf "$client" "extendedKeyUsage=clientAuth"
 done
 chmod 0644 ./*.pem
-chmod 0600 ./*.key broker-keystore.pem
+chmod 0600 ./*.key ./*-keystore.pem

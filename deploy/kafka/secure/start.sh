@@ -7,7 +7,7 @@
 #   users       one user a line: MECHANISM NAME PASSWORD (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN;
 #               names and passwords of [A-Za-z0-9_-] only); the first SCRAM-SHA-512 user is the admin
 #               (a super user). Keep it mode 0600.
-#   ports       SASL_SSL_PORT SSL_PORT INTERNAL_PORT CONTROLLER_PORT (loopback)
+#   ports       SASL_SSL_PORT SSL_PORT INTERNAL_PORT CONTROLLER_PORT MISNAMED_PORT (loopback)
 # Environment: KAFKA_START_TIMEOUT (60), KAFKA_HEAP_OPTS, JAVA_HOME, as deploy/kafka/start.sh.
 # Storage is wiped and formatted afresh on every start. The format step prints SCRAM salts and keys:
 # its output is discarded, never logged. Stop with deploy/kafka/stop.sh DATA_DIR.
@@ -25,7 +25,7 @@ java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 timeout="${KAFKA_START_TIMEOUT:-60}"
 read -ra heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 read -ra ports <<<"$(cat "$data_dir/ports")"
-[[ ${#ports[@]} -eq 4 ]] || { echo "start.sh: $data_dir/ports must hold 4 ports" >&2; exit 2; }
+[[ ${#ports[@]} -eq 5 ]] || { echo "start.sh: $data_dir/ports must hold 5 ports" >&2; exit 2; }
 common_opts=(-Djava.awt.headless=true "-Dlog4j2.configurationFile=$kafka/log4j2.properties"
     "-Dkafka.logs.dir=$log_dir" -cp "$libs/*")
 
@@ -58,6 +58,7 @@ template="${template//@SASL_SSL_PORT@/${ports[0]}}"
 template="${template//@SSL_PORT@/${ports[1]}}"
 template="${template//@INTERNAL_PORT@/${ports[2]}}"
 template="${template//@CONTROLLER_PORT@/${ports[3]}}"
+template="${template//@MISNAMED_PORT@/${ports[4]}}"
 template="${template//@LOG_DIRS@/$data_dir/kraft-logs}"
 template="${template//@CERT_DIR@/$data_dir/certs}"
 template="${template//@ADMIN_USER@/$admin}"
