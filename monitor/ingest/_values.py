@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.events import time_out_of_range
 from monitor.masking import show, term
 from monitor.redaction import is_redacted
 
@@ -76,7 +77,7 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
         micro = int(fraction.ljust(6, "0")) if fraction else 0
         where = _zone_of(zone_text, assume)
         when = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), micro, where)
-        return when if where is UTC else when.astimezone(UTC)
+        return _utc_in_range(when)
     text, zone_text = raw, ""
     named = _ISO_ZONE_NAME.fullmatch(raw)
     if named:
@@ -90,7 +91,15 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
         when = when.replace(tzinfo=_zone_of(zone_text, assume))
     elif zone_text:
         raise ValueError("two zones")
-    return when.astimezone(UTC)
+    return _utc_in_range(when)
+
+
+def _utc_in_range(when: datetime) -> datetime:
+    """`when` in UTC, refused (as the v1 decoder refuses it) when its year is outside the accepted years."""
+    problem = time_out_of_range(when)
+    if problem is not None:
+        raise ValueError(problem)  # the engine's date arithmetic overflows at years 1 and 9999
+    return when if when.tzinfo is UTC else when.astimezone(UTC)
 
 
 def _zone_of(text: str, assume: tzinfo) -> tzinfo:
