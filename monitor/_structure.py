@@ -23,6 +23,7 @@ _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"(\s*:)?|[{}\[\],]')
 _SPACE = b" \t\r\n"
 _SHOWN_LEVELS = 8
 _loose_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +39,26 @@ class Problem:
 def looks_plain(raw: bytes, max_depth: int) -> bool:
     """True only when `raw` (valid JSON) certainly nests at most `max_depth` levels and repeats no key.
 
-    Depth: fewer opening brackets than the limit cannot nest that deep. Keys: with whitespace removed,
-    every key ends in `":`, and so do only escaped quotes inside strings; so that count is at least the
-    number of keys written, which is at least the number the decoded objects kept. If it equals the
-    latter, no object lost a key to a duplicate. Text the count cannot vouch for goes to the exact scan.
+    Depth: fewer opening brackets than the limit cannot nest that deep. Keys, without a backslash in the
+    text: no string holds a quote, so every quote delimits a string, and the decoded value re-encoded has
+    the same strings less those of any key lost to a duplicate (and of the value it overwrote); equal
+    quote counts prove nothing was lost. With backslashes: with whitespace removed, every key ends in
+    `":` and only escaped quotes can add to that count, so a count equal to the keys the decoded objects
+    kept proves the same. Text the counts cannot vouch for goes to the exact scan.
     """
     if raw.count(b"{") + raw.count(b"[") > max_depth:
         return False
     try:
-        kept = _count_keys(_loose_decoder.decode(raw))
+        value = _loose_decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return False
-    return raw.translate(None, _SPACE).count(b'":') == kept
+    if b"\\" not in raw:
+        return raw.count(b'"') == _encoder.encode(value).count(b'"')
+    return raw.translate(None, _SPACE).count(b'":') == _count_keys(value)
 
 
 def _count_keys(value: object) -> int:
-    """Keys in every object of a decoded value (a plain loop: this runs on every event)."""
+    """Keys in every object of a decoded value (a plain loop: it runs on events with escapes)."""
     count = 0
     pending = [value]
     while pending:
