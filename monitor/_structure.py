@@ -76,8 +76,8 @@ class _Level:
 
     def __init__(self, is_object: bool) -> None:
         self.is_object = is_object
-        self.keys: set[bytes] = set()
-        self.key: bytes | None = None
+        self.keys: set[str] = set()
+        self.key: str | None = None
         self.index = 0
 
 
@@ -86,7 +86,7 @@ def _segment(level: _Level, known: Collection[str]) -> str:
         return f"[{level.index}]"
     if level.key is None:
         return ""
-    name = _text(level.key)
+    name = level.key
     return f".{name}" if name in known else f".<{shape(name)}>"
 
 
@@ -97,12 +97,13 @@ def _path(levels: list[_Level], known: Collection[str]) -> str:
     return "$" + "".join(segments)
 
 
-def _text(token: bytes) -> str:
+def _text(token: bytes) -> str | None:
+    """A JSON string token's text (escapes resolved), or None if it cannot be read."""
     try:
         value = msgspec.json.decode(token)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return "?"
-    return value if isinstance(value, str) else "?"
+        return None
+    return value if isinstance(value, str) else None
 
 
 def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str) -> Problem | None:
@@ -114,14 +115,14 @@ def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str
     levels: list[_Level] = [_Level(is_object=False)]  # a root that holds the top-level value
     event_id: str | None = None
     expect_id = False
-    id_token = f'"{id_key}"'.encode()
     for match in _TOKEN.finditer(raw):
         token = match.group()
         first = token[0]
         level = levels[-1]
         if first == 0x22:  # a string
-            if match.group(1) is not None:  # a key
-                key = token[: token.rindex(b'"') + 1]
+            if match.group(1) is not None:  # a key, compared decoded: "é" and "\u00e9" are the same key
+                quoted = token[: token.rindex(b'"') + 1]
+                key = _text(quoted) or repr(quoted)
                 if key in level.keys:
                     level.key = key
                     return Problem(
@@ -132,10 +133,10 @@ def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str
                     )
                 level.keys.add(key)
                 level.key = key
-                expect_id = len(levels) == 2 and key == id_token
+                expect_id = len(levels) == 2 and key == id_key
             elif expect_id:
                 value = _text(token)
-                if 0 < len(value) <= 128 and value != "?":
+                if value is not None and 0 < len(value) <= 128:
                     event_id = value
                 expect_id = False
         elif first in b"{[":
