@@ -29,6 +29,7 @@ At-least-once, as verified in faust-streaming 0.15.3's source:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -41,9 +42,21 @@ from faust.types import TP, ConsumerT
 from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
+from monitor.events import EventError
 from monitor.settings import Settings
-from streams.batch import BatchResult, Judge, Message, exception_site, judge_batch
+from streams.batch import (
+    BatchResult,
+    DeadLetter,
+    Judge,
+    Message,
+    dead_letter_for,
+    exception_site,
+    fit_dead_letter,
+    judge_batch,
+)
+from streams.health import Health
 from streams.metrics import WorkerMetrics
+from streams.topics import OutputLimits, TopicCheck, TopicConfigError
 
 if TYPE_CHECKING:
     from streams.policy_reload import PolicyWatcher
@@ -51,6 +64,10 @@ if TYPE_CHECKING:
 __all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
 
 LAG_INTERVAL_S = 5.0
+TOPIC_CHECK_INTERVAL_S = 5.0
+ALERT_TOO_LARGE = "alert_too_large"
+CHECK_PARTITIONS, CHECK_POLICY = "partitions_assigned", "policy_loaded"
+WORKER_CHECKS = (CHECK_PARTITIONS, CHECK_POLICY, "input_topic", "output_topics")
 
 BatchObserver = Callable[[BatchResult], Awaitable[None] | None]
 BatchHandler = Callable[[list[FaustMessage]], Awaitable[None]]
@@ -63,6 +80,7 @@ class BatchConsumer(KafkaConsumer):
 
     batch_topic: str = ""
     handle_batch: BatchHandler
+    on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         # Faust's loop (transport/consumer.py), minus its per-message machinery; the same checks.
@@ -71,6 +89,8 @@ class BatchConsumer(KafkaConsumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 records, active = await self._wait_next_records(1.0)
+                if self.on_round is not None:
+                    self.on_round()
                 await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
                 if not records or self.should_stop:
                     continue
@@ -136,6 +156,7 @@ class WorkerApp(faust.App):
 
     batch_topic: str = ""
     handle_batch: BatchHandler
+    on_round: Callable[[], None] | None = None
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -154,6 +175,7 @@ class WorkerApp(faust.App):
         )
         consumer.batch_topic = self.batch_topic
         consumer.handle_batch = self.handle_batch
+        consumer.on_round = self.on_round
         return consumer
 
 
@@ -183,12 +205,16 @@ def create_app(
     metrics: WorkerMetrics | None = None,
     policy_watcher: PolicyWatcher | None = None,
     on_batch: BatchObserver | None = None,
+    health: Health | None = None,
+    topic_check: TopicCheck | None = None,
     **faust_options: Any,
 ) -> WorkerApp:
     """Build the worker's Faust app.
 
     `engine_provider` is called once per batch, so a reloaded policy applies from the next batch on.
     `faust_options` override the Faust settings (e.g. `topic_allow_declare=False` for a mock broker).
+    `health` gets a round per fetch-loop turn and the partition and policy checks; `topic_check` runs
+    every few seconds (input topic present, output limits) and its limits fit what is written.
     """
     options = {**_faust_defaults(settings), **faust_options}
     # Faust creates only the last path component of its data directory; make the parents.
@@ -200,11 +226,68 @@ def create_app(
     # Next offset to process per input partition, for the lag gauge; revoked partitions are dropped.
     next_offsets: dict[int, int] = {}
 
+    def judge_all(messages: list[Message]) -> BatchResult:
+        try:
+            return judge_batch(engine_provider(), messages, input_topic)
+        except Exception as exc:  # judge_batch contains per-message failures; this is a failure of the whole
+            log.error(
+                "batch failed as a whole; judging its messages one at a time",
+                topic=input_topic,
+                messages=len(messages),
+                error_type=type(exc).__name__,
+                where=exception_site(exc),
+            )
+        result = BatchResult()
+        for message in messages:
+            try:
+                one = judge_batch(engine_provider(), [message], input_topic)
+            except Exception as exc:  # this message alone fails: dead-letter it, keep the partition moving
+                result.dead.append(dead_letter_for(message, exc, input_topic))
+                result.processed["unknown", "invalid"] += 1
+                continue
+            result.alerts.extend(one.alerts)
+            result.dead.extend(one.dead)
+            result.processed.update(one.processed)
+        return result
+
+    def fit_outputs(result: BatchResult, messages: list[Message]) -> None:
+        """Divert alerts the alerts topic cannot hold to the DLQ; cut dead letters to the DLQ's limit."""
+        limits = topic_check.limits if topic_check is not None else OutputLimits()
+        fitting: list[tuple[Any, bytes]] = []
+        diverted: set[str] = set()
+        for alert, payload in result.alerts:
+            key = alert.alert_id.encode()
+            if len(payload) <= OutputLimits.record_room(limits.alerts, key):
+                fitting.append((alert, payload))
+                continue
+            log.error(
+                "alert larger than the alerts topic accepts; its event goes to the dead-letter topic",
+                topic=alerts_topic,
+                setting="max.message.bytes",
+                limit=limits.alerts,
+                alert_bytes=len(payload),
+                event_id=alert.event_id,
+                rule=alert.rule_id,
+            )
+            if alert.event_id in diverted:
+                continue
+            diverted.add(alert.event_id)
+            source = next((m for m in messages if _event_id(m) == alert.event_id), None)
+            if source is not None:
+                detail = (
+                    f"alert of {len(payload)} bytes exceeds max.message.bytes={limits.alerts} of topic {alerts_topic}"
+                )
+                error = EventError(ALERT_TOO_LARGE, detail, event_id=alert.event_id)
+                result.dead.append(dead_letter_for(source, error, input_topic))
+        result.alerts = fitting
+        result.dead = [fit_dead_letter(d, OutputLimits.record_room(limits.dlq, None, d.headers)) for d in result.dead]
+
     async def judge_and_ack(fetched: list[FaustMessage]) -> None:
         started = time.perf_counter()
         generation = app.consumer_generation_id
         messages = [Message(m.key, m.value, m.partition, m.offset) for m in fetched]
-        result = judge_batch(engine_provider(), messages, input_topic)
+        result = judge_all(messages)
+        fit_outputs(result, messages)
         producer = app.producer
         pending: list[Awaitable[Any]] = []
         for alert, payload in result.alerts:
@@ -230,7 +313,7 @@ def create_app(
                     (dead.error.reason for dead in result.dead),
                     time.perf_counter() - started,
                 )
-        _log_dead(result, input_topic)
+        _log_dead(result.dead, input_topic)
         if on_batch is not None:
             outcome = on_batch(result)
             if outcome is not None:
@@ -238,6 +321,10 @@ def create_app(
 
     app.batch_topic = input_topic
     app.handle_batch = judge_and_ack
+    if health is not None:
+        app.on_round = health.loop_round
+        health.set_check(CHECK_POLICY, True, "policy loaded")
+        health.set_check(CHECK_PARTITIONS, False, "waiting for the consumer group to assign partitions")
 
     def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: Iterable[Any] = args[0] if args else ()
@@ -246,6 +333,26 @@ def create_app(
                 next_offsets.pop(tp.partition, None)
 
     app.on_partitions_revoked.connect(_forget_revoked)
+
+    if health is not None:
+
+        def _report_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            assigned = sorted(tp.partition for tp in (args[0] if args else ()) if tp.topic == input_topic)
+            if assigned:
+                health.set_check(CHECK_PARTITIONS, True, f"input partitions {assigned}")
+            else:
+                health.set_check(CHECK_PARTITIONS, False, "no partition of the input topic assigned to this worker")
+
+        app.on_partitions_assigned.connect(_report_assigned)
+
+    if topic_check is not None:
+
+        async def check_topics() -> None:
+            # A too-small topic is logged at ERROR with the topic and the setting; readiness says so until fixed.
+            with contextlib.suppress(TopicConfigError):
+                await topic_check.check_or_report()
+
+        app.timer(TOPIC_CHECK_INTERVAL_S, name="alpr-topic-check")(check_topics)
 
     if metrics is not None:
 
@@ -287,8 +394,18 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
     return lag
 
 
-def _log_dead(result: BatchResult, topic: str) -> None:
-    for dead in result.dead:
+def _event_id(message: Message) -> str | None:
+    """The event id of a message that decoded once already (only for the rare diverted alert)."""
+    try:
+        from monitor.events import decode_event
+
+        return decode_event(message.value or b"").event_id
+    except Exception:  # it decoded in judge_batch; anything else means no match
+        return None
+
+
+def _log_dead(dead_letters: list[DeadLetter], topic: str) -> None:
+    for dead in dead_letters:
         error = dead.error
         cause = error.__cause__
         if cause is not None:
