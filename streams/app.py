@@ -195,6 +195,9 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         # A killed worker's partitions move to a restarted one after this long (Faust's default is 60 s).
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
+        # The consumer learns that a missing input topic was created (or came back after a broker lost
+        # its storage) from a metadata refresh, then rebalances onto it: every 10 s, not aiokafka's 5 min.
+        "consumer_metadata_max_age_ms": 10_000,
     }
 
 
