@@ -21,6 +21,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry, generate_latest
 
+import streams.worker
 from monitor.alerts import Alert, decode_alert
 from monitor.engine import Engine, load_engine
 from monitor.events import AccessEvent
@@ -31,7 +32,6 @@ from streams.app import create_app
 from streams.batch import DLQ_HEADERS, MAX_DEAD_LETTER_BYTES, BatchResult, Message, judge_batch
 from streams.metrics import WorkerMetrics
 from streams.policy_reload import PolicyWatcher
-import streams.worker
 from streams.worker import run_worker
 
 # A bound on waiting for the agent, so a hung agent fails the test instead of hanging it.

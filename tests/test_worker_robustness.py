@@ -66,7 +66,7 @@ class TestPoisonPill:
     async def test_whole_batch_failure_falls_back_to_one_message_at_a_time(
         self, tmp_path: Path, reference_engine: Engine, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A batch whose judging fails as a whole is judged message by message; only the failing one is dead-lettered."""
+        """A batch whose judging fails as a whole is judged one message at a time; only the failing one is dead."""
         real = streams.app.judge_batch
 
         def fragile(engine: Any, messages: list[Message], topic: str) -> Any:
