@@ -81,6 +81,21 @@ class BatchConsumer(KafkaConsumer):
     batch_topic: str = ""
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
+    _held: frozenset[TP] = frozenset()
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # A partition that comes (back) to this consumer starts from what the broker says, not from
+        # offsets remembered from an earlier assignment: a topic deleted and created again, or a
+        # broker that lost its storage, starts at offset 0, and a remembered read offset of 10 would
+        # make the fetch loop skip offsets 0 to 9 as "already handed on" (silent loss, seen in tests).
+        for tp in set(assigned) - self._held:
+            self._read_offset.pop(tp, None)
+            self._committed_offset.pop(tp, None)
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+        self._held = frozenset(assigned)
+        await super().on_partitions_assigned(assigned, generation_id)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         # Faust's loop (transport/consumer.py), minus its per-message machinery; the same checks.

@@ -186,6 +186,14 @@ class KafkaBroker:
             raise BrokerStartError(f"restart on {self.data_dir} failed:\n{proc.stdout}{proc.stderr}")
         return self.bootstrap
 
+    def restart_wiped(self, timeout_s: int = START_TIMEOUT_S) -> str:
+        """Stop the broker and start it on the same ports with empty storage: every topic and offset gone."""
+        self.halt()
+        proc = self._run_start(self._ports, self.data_dir, timeout_s, keep_data=False)
+        if proc.returncode != 0:
+            raise BrokerStartError(f"wiped restart on {self.data_dir} failed:\n{proc.stdout}{proc.stderr}")
+        return self.bootstrap
+
     def restart(self, timeout_s: int = START_TIMEOUT_S) -> str:
         """Stop the broker and start it again on the same data and ports."""
         self.halt()

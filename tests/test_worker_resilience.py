@@ -545,3 +545,36 @@ class TestTopicLimits:
         assert proc.returncode == 2, proc.stderr
         assert topics.dlq in proc.stderr
         assert "max.message.bytes=10000" in proc.stderr
+
+
+class TestWipedBroker:
+    """Last in the module: it wipes the module's broker."""
+
+    async def test_broker_that_lost_its_storage_is_reported_and_recovered_from(
+        self, broker_up: KafkaBroker, start_worker: Callable[..., Worker], reference_engine: Engine
+    ) -> None:
+        """After a broker restart that wiped every topic, the worker says so at ERROR and resumes once they exist."""
+        topics = await _topics(broker_up, partitions=2)
+        stream = build_known_stream(reference_engine, 50)
+        worker = start_worker(topics)
+        await _produce(broker_up.bootstrap, topics.source, stream.messages[:20])
+        await _wait(lambda: sum(worker.processed().values()) >= 20, "the first events", worker)
+        broker_up.restart_wiped()
+
+        def loud() -> bool:
+            ready = _http(worker, "/readyz")
+            return ready is not None and ready[0] == 503 and not ready[1]["checks"]["input_topic"]["ok"]
+
+        await _wait(loud, "/readyz to report the lost topic", worker)
+        assert _metric(worker, "alpr_input_topic_missing") == 1
+        assert any(e["level"] == "error" and e.get("check") == "input_topic" for e in worker.logs())
+
+        for name, partitions in ((topics.source, 2), (topics.alerts, 2), (topics.dlq, 1)):
+            await broker_up.create_topic(name, partitions=partitions)
+        await _produce(broker_up.bootstrap, topics.source, stream.messages[20:])
+        late = {key for key, _ in stream.messages[20:]}
+        expected = {a for a, (event_id, _) in stream.alerts.items() if event_id.encode() in late}
+        await _drained(broker_up, topics, worker)
+        assert set(_alert_pairs(await _read_all(broker_up.bootstrap, topics.alerts, 2))) == expected
+        await _wait(lambda: (_http(worker, "/readyz") or (0, {}))[0] == 200, "ready again", worker)
+        assert worker.stop() == 0
