@@ -82,6 +82,7 @@ class BatchConsumer(KafkaConsumer):
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
     _held: frozenset[TP] = frozenset()
+    hold_input = False  # True while the input topic is gone: whatever is fetched from it is not handed on
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         # A partition that comes (back) to this consumer starts from what the broker says, not from
@@ -96,6 +97,46 @@ class BatchConsumer(KafkaConsumer):
             self._gap.pop(tp, None)
         self._held = frozenset(assigned)
         await super().on_partitions_assigned(assigned, generation_id)
+
+    def forget_positions(self, topic: str) -> set[TP]:
+        """Drop what this consumer remembers of `topic`'s offsets; the batch in hand stays unacked."""
+        tps = {tp for tp in self.assignment() if tp.topic == topic}
+        self.app.consumer_generation_id += 1  # as a rebalance does: the batch in hand is not acked
+        for tp in tps:
+            self._read_offset.pop(tp, None)
+            self._committed_offset.pop(tp, None)
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+        return tps
+
+    def lose_input(self, topic: str) -> None:
+        """The input topic is gone: hand nothing of it on, and remember none of its offsets, until it is back."""
+        if not self.hold_input:
+            self.hold_input = True
+            self.forget_positions(topic)
+
+    async def restart_positions(self, topic: str) -> None:
+        """Read `topic` again from its beginning: it was gone and is back.
+
+        A topic deleted and created again, or a broker that lost its storage, starts a new log at
+        offset 0, and neither the offsets this consumer remembers nor the group's committed offsets
+        mean anything in it: commits of the old log can even land in the new one (seen in tests: the
+        client retries a commit refused while the topic was missing). Nothing tells the two logs
+        apart, so everything in the topic is read again: duplicates, with the same alert ids, rather
+        than silent loss.
+        """
+        tps = self.forget_positions(topic)
+        self.hold_input = False
+        if not tps:
+            return  # the next assignment starts from the broker's offsets (on_partitions_assigned)
+        for tp, offset in (await self.earliest_offsets(*tps)).items():
+            await self.seek(tp, offset)
+        log.warning(
+            "input topic came back: reading it again from its beginning (duplicates possible, no loss)",
+            topic=topic,
+            partitions=sorted(tp.partition for tp in tps),
+        )
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         # Faust's loop (transport/consumer.py), minus its per-message machinery; the same checks.
@@ -120,6 +161,8 @@ class BatchConsumer(KafkaConsumer):
                         break  # a rebalance began while an earlier batch was judged: drop the rest
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         continue  # paused since the fetch
+                    if self.hold_input and tp.topic == self.batch_topic:
+                        continue  # records of a log that is gone: read again from the broker once it is back
                     messages = await self._unread(tp, fetched)
                     if not messages:
                         continue
@@ -364,6 +407,12 @@ def create_app(
         app.on_partitions_assigned.connect(_report_assigned)
 
     if topic_check is not None:
+
+        async def restart_input() -> None:
+            await cast(BatchConsumer, app.consumer).restart_positions(input_topic)
+
+        topic_check.on_input_restored = restart_input
+        topic_check.on_input_lost = lambda: cast(BatchConsumer, app.consumer).lose_input(input_topic)
 
         async def check_topics() -> None:
             # A too-small topic is logged at ERROR with the topic and the setting; readiness says so until fixed.

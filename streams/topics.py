@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,10 @@ class TopicCheck:
         self.limits = OutputLimits()
         self._problems: dict[str, _Problem] = {}
         self._limits_unreadable_logged = False
+        # Called when the input topic exists again after a check found it missing.
+        self.on_input_restored: Callable[[], Awaitable[None]] | None = None
+        # Called on every check that finds the input topic missing.
+        self.on_input_lost: Callable[[], None] | None = None
 
     def _admin(self) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.settings.broker), request_timeout_ms=10_000)
@@ -115,14 +120,19 @@ class TopicCheck:
         if self.metrics is not None:
             self.metrics.input_topic_missing.set(1 if missing else 0)
         if missing:
+            if self.on_input_lost is not None:
+                self.on_input_lost()
             self._report(
                 CHECK_INPUT,
                 f"input topic {topic} does not exist on the broker: nothing is being processed until it is "
                 "created (was it never created, or did the broker lose its storage?)",
                 topic=topic,
             )
-        else:
+        elif (
             self._clear(CHECK_INPUT, "input topic found; processing resumes", topic=topic)
+            and self.on_input_restored is not None
+        ):
+            await self.on_input_restored()
 
     async def _read_limits(self, admin: AIOKafkaAdminClient, outputs: dict[str, str]) -> None:
         resources = [
@@ -178,11 +188,14 @@ class TopicCheck:
             log.error(text, check=check, **context)
             problem.text, problem.logged_at = text, now
 
-    def _clear(self, check: str, text: str, **context: Any) -> None:
+    def _clear(self, check: str, text: str, **context: Any) -> bool:
+        """Mark `check` passing; True when it was failing until now."""
         if self.health is not None:
             self.health.set_check(check, True, text)
-        if self._problems.pop(check, None) is not None:
-            log.info(text, check=check, **context)
+        if self._problems.pop(check, None) is None:
+            return False
+        log.info(text, check=check, **context)
+        return True
 
     async def check_or_report(self, timeout_s: float = 15.0) -> None:
         """`check` bounded in time; a broker that does not answer is reported, never raised."""
