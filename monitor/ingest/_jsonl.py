@@ -19,6 +19,7 @@ from ._values import show
 
 # Lines are read with a limit, so one runaway line cannot exhaust memory; the rest of it is skipped.
 _LIMIT = MAX_EVENT_BYTES + 2
+_BODY_LINES = 20  # lines of the head looked at when the first line does not say the format
 # The decoder quotes a bad enum value as given ("Invalid enum value '7ABC123'"): only v1 vocabulary is
 # quoted back, anything else by its shape, since a misplaced value may be a plate or a name.
 _QUOTED = re.compile(r"'([^']*)'")
@@ -33,6 +34,15 @@ class JsonLines:
     def matches(self, header: str) -> bool:
         """The first non-blank character opens a JSON object."""
         return header.lstrip("\ufeff \t\r\n").startswith("{")
+
+    def matches_body(self, head: str) -> bool:
+        """The first non-blank line after the first opens a JSON object (checked after every format's header).
+
+        So a bad or odd first line (a stray note, a truncated record) is reported as that line's error
+        instead of making the whole file unreadable.
+        """
+        lines = [line for line in head.splitlines()[1:_BODY_LINES] if line.strip()]
+        return bool(lines) and lines[0].lstrip("\ufeff \t").startswith("{")
 
     def read(self, stream: IO[str] | IO[bytes], path: str, options: IngestOptions) -> Iterator[Item]:
         """Stream events; a line that is not a valid v1 event becomes a `RowError` with the decoder's reason."""
