@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import structlog
+from aiokafka.errors import MessageSizeTooLargeError
 from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 from faust.types import TP, ConsumerT
 from faust.types.tuples import Message as FaustMessage
@@ -356,7 +357,19 @@ def create_app(
         for dead in result.dead:
             pending.append(await producer.send(dlq_topic, dead.key, dead.value, None, None, dead.headers))
         # Every output acknowledged before any input is acked: the commit can never pass them.
-        await asyncio.gather(*pending)
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                topic = alerts_topic if index < len(result.alerts) else dlq_topic
+                if isinstance(outcome, MessageSizeTooLargeError):
+                    # The topic's limit shrank since the last check: say which topic and which setting.
+                    log.error(
+                        "the broker refused a record as too large; the batch is read again after a restart, "
+                        "which fits records to the topic's limit",
+                        topic=topic,
+                        setting="max.message.bytes",
+                    )
+                raise outcome  # nothing of the batch is acked: it is read again
         consumer = cast(BatchConsumer, app.consumer)
         # Across a rebalance (flow stopped, or a new generation) the batch stays unacked: its partitions
         # may have moved, and their next owner reads it again from the last commit.

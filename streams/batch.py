@@ -7,7 +7,6 @@ one of three outcomes: alerted, clean, or invalid (dead-lettered with its origin
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,9 +14,9 @@ from typing import NamedTuple, Protocol
 
 from monitor.alerts import Alert, encode_alert
 from monitor.events import AccessEvent, EventError, decode_event
+from monitor.failures import ENGINE_ERROR, exception_site, failure_of
 
 __all__ = [
-    "DECODE_ERROR",
     "DLQ_HEADERS",
     "ENGINE_ERROR",
     "MAX_DEAD_LETTER_BYTES",
@@ -32,15 +31,10 @@ __all__ = [
     "judge_batch",
 ]
 
-ENGINE_ERROR = "engine_error"
-"""DLQ reason for a valid event the engine failed on: a bug to fix, kept with the event for replay."""
-
-DECODE_ERROR = "decode_error"
-"""DLQ reason for a message the decoder failed on unexpectedly (e.g. RecursionError on deep nesting)."""
 
 # Header names on a dead letter; the value is the producer's original bytes, untouched.
 DLQ_HEADERS = (
-    "alpr-reason",  # invalid_json | invalid_field | invalid_encoding | oversize | decode_error | engine_error
+    "alpr-reason",  # invalid_json | invalid_field | invalid_encoding | oversize | engine_error | alert_too_large
     "alpr-detail",  # what is wrong, in words
     "alpr-field",  # JSON path of the offending field, when known
     "alpr-event-id",  # the record's event_id, when it could be read at all
@@ -117,28 +111,6 @@ def _dead_letter(message: Message, error: EventError, source_topic: str) -> Dead
     return DeadLetter(message.key, value, headers, error, message.partition, message.offset)
 
 
-def exception_site(exc: BaseException) -> str | None:
-    """`file:line` where `exc` was raised, or None when it carries no traceback."""
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else None
-    if not frames:
-        return None
-    frame = frames[-1]
-    return f"{frame.filename}:{frame.lineno}"
-
-
-def _failure(reason: str, exc: BaseException, event_id: str | None) -> EventError:
-    """An EventError for an unexpected exception: its type and where it was raised, never its message.
-
-    The message may quote event data (a plate, a user name), and the detail travels in a DLQ header
-    and in the logs.
-    """
-    site = exception_site(exc)
-    detail = f"{type(exc).__name__} at {site}" if site else type(exc).__name__
-    failure = EventError(reason, detail, event_id=event_id)
-    failure.__cause__ = exc
-    return failure
-
-
 def judge_batch(
     engine: Judge,
     messages: Iterable[Message],
@@ -161,25 +133,14 @@ def judge_batch(
                 # A tombstone is not an event; say so instead of letting the decoder guess.
                 raise EventError("invalid_json", "empty message (null value)")
             event = decode_event(raw)
-        except EventError as error:
-            dead_add(_dead_letter(message, error, source_topic))
-            processed["unknown", "invalid"] += 1
-            continue
-        except UnicodeDecodeError as exc:
-            # msgspec raises this bare for bad UTF-8 inside a JSON string (e.g. a Latin-1 agency name).
-            bad = EventError("invalid_encoding", f"a JSON string is not valid UTF-8 ({exc.reason})")
-            dead_add(_dead_letter(message, bad, source_topic))
-            processed["unknown", "invalid"] += 1
-            continue
-        except Exception as exc:  # RecursionError on ~1,000 nested levels, or any decoder surprise
-            dead_add(_dead_letter(message, _failure(DECODE_ERROR, exc, None), source_topic))
+        except Exception as exc:  # EventError, or any decoder surprise (bare UnicodeDecodeError, RecursionError)
+            dead_add(_dead_letter(message, failure_of(exc, "decode"), source_topic))
             processed["unknown", "invalid"] += 1
             continue
         try:
             encoded = [(alert, encode_alert(alert)) for alert in judge(event)]
         except Exception as exc:  # a rule bug must not turn one event into a crash loop
-            failure = _failure(ENGINE_ERROR, exc, event.event_id)
-            dead_add(_dead_letter(message, failure, source_topic))
+            dead_add(_dead_letter(message, failure_of(exc, "judge", event_id=event.event_id), source_topic))
             processed[event.event_type, "invalid"] += 1
             continue
         if encoded:
@@ -194,9 +155,7 @@ def judge_batch(
 def dead_letter_for(message: Message, error: EventError | BaseException, source_topic: str) -> DeadLetter:
     """The dead letter of a message handled outside `judge_batch`: an EventError as is, any other
     exception as engine_error (its type and site only)."""
-    if not isinstance(error, EventError):
-        error = _failure(ENGINE_ERROR, error, None)
-    return _dead_letter(message, error, source_topic)
+    return _dead_letter(message, failure_of(error, "judge"), source_topic)
 
 
 def fit_dead_letter(dead: DeadLetter, room: int) -> DeadLetter:

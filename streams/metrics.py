@@ -33,7 +33,6 @@ DLQ_REASONS = (
     "invalid_field",
     "invalid_encoding",
     "oversize",
-    "decode_error",
     "engine_error",
     "alert_too_large",
 )

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from test_worker_agent import AGENT_DEADLINE_S, FakeProducer, FakeRecord, _app, _consumer_messages, _headers, _messages
 
 import streams.app
+import streams.batch
 from monitor.engine import Engine
 from monitor.settings import Settings
 from streams.batch import MAX_DEAD_LETTER_BYTES, Message, judge_batch
@@ -49,19 +50,40 @@ def poison_pill(event_id: str = "pill", depth: int = 1_000) -> bytes:
 
 class TestPoisonPill:
     def test_deep_nesting_is_dead_lettered_and_the_rest_judged(self, reference_engine: Engine) -> None:
-        """A 1,000-level nested field (RecursionError in the decoder) dead-letters that message alone."""
+        """A 1,000-level nested field (RecursionError in the decoder before) dead-letters that message alone."""
         stream = build_known_stream(reference_engine, 20)
         pill = poison_pill()
         assert len(pill) < 2_500
         messages = [*_messages(stream), Message(b"pill", pill, 0, len(stream.messages))]
         result = judge_batch(reference_engine, messages, SOURCE)
         [dead] = [d for d in result.dead if d.key == b"pill"]
-        headers = _headers(dead.headers)
-        assert headers["alpr-reason"] == "decode_error"
-        assert headers["alpr-detail"].startswith("RecursionError")
+        assert _headers(dead.headers)["alpr-reason"] == "invalid_json"
         assert dead.value == pill
         assert result.read == len(messages)
         assert {a.alert_id for a, _ in result.alerts} == set(stream.alerts)
+
+    @pytest.mark.parametrize("error", [RecursionError, ZeroDivisionError, MemoryError, UnicodeDecodeError])
+    def test_any_decoder_exception_dead_letters_the_message(
+        self, reference_engine: Engine, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+    ) -> None:
+        """Whatever the decoder raises for one message, that message is dead-lettered with a reason, never raised."""
+        stream = build_known_stream(reference_engine, 5)
+        real = streams.batch.decode_event
+
+        def failing(raw: bytes | str) -> Any:
+            if isinstance(raw, bytes) and b"k-federal" in raw:
+                if error is UnicodeDecodeError:
+                    raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+                raise error("7ABC123 officer-1")  # a message quoting event data must not be repeated
+            return real(raw)
+
+        monkeypatch.setattr(streams.batch, "decode_event", failing)
+        result = judge_batch(reference_engine, _messages(stream), SOURCE)
+        [dead] = [d for d in result.dead if d.key == b"k-federal"]
+        headers = _headers(dead.headers)
+        assert headers["alpr-reason"] in {"invalid_json", "invalid_encoding", "oversize", "engine_error"}
+        assert "7ABC123" not in repr(headers)
+        assert result.read == len(stream.messages)
 
     async def test_whole_batch_failure_falls_back_to_one_message_at_a_time(
         self, tmp_path: Path, reference_engine: Engine, monkeypatch: pytest.MonkeyPatch
