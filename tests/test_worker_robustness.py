@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,23 @@ from typing import Any
 import mode
 import pytest
 import structlog
+from aiokafka import AIOKafkaConsumer
 from conftest import build_known_stream
 from faust.types import TP
+from kafka_broker import KafkaBroker
 from prometheus_client import CollectorRegistry
 from test_worker_agent import AGENT_DEADLINE_S, FakeProducer, FakeRecord, _app, _consumer_messages, _headers, _messages
 
 import streams.app
 import streams.batch
 from monitor.engine import Engine
+from monitor.notify import NotifierSettings
 from monitor.settings import Settings
 from streams.batch import MAX_DEAD_LETTER_BYTES, Message, judge_batch
 from streams.health import Health, serve_http
 from streams.log_limit import RepeatLimiter
 from streams.metrics import WorkerMetrics
+from streams.notifier import NOTIFIER_CHECKS, Notifier
 from streams.topics import OutputLimits, TopicCheck
 from streams.worker import EXIT_SHUTDOWN_TIMEOUT, ShutdownWatchdog
 
@@ -334,3 +339,49 @@ class TestTopicCheckMetrics:
         """alpr_input_topic_missing is exported (0) before any check, so absent() rules can rely on it."""
         metrics = WorkerMetrics(CollectorRegistry())
         assert metrics.registry.get_sample_value("alpr_input_topic_missing") == 0
+
+
+@pytest.mark.kafka
+class TestNotifierHealth:
+    async def test_notifier_turns_ready_and_a_wedged_loop_fails_liveness(
+        self, kafka_broker: KafkaBroker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Notifier /readyz turns 200 once it holds the alerts partition; a loop stuck in a fetch fails /healthz."""
+        name = f"notifier-health-{uuid.uuid4().hex[:8]}"
+        await kafka_broker.create_topic(f"{name}.alerts")
+        await kafka_broker.create_topic(f"{name}.dlq")
+        clock = FakeClock()
+        registry = CollectorRegistry()
+        health = Health(NOTIFIER_CHECKS, stall_seconds=60, clock=clock, registry=registry, ready_metric="alpr_ready")
+        server = serve_http("127.0.0.1", 0, registry, health)
+        wedged, release = asyncio.Event(), asyncio.Event()
+        real_getmany = AIOKafkaConsumer.getmany
+
+        async def getmany(self: AIOKafkaConsumer, *args: Any, **kwargs: Any) -> Any:
+            if wedged.is_set():
+                await release.wait()  # a fetch that never returns
+            return await real_getmany(self, *args, **kwargs)
+
+        monkeypatch.setattr(AIOKafkaConsumer, "getmany", getmany)
+        settings = Settings(broker=f"kafka://{kafka_broker.bootstrap}", alerts_topic=f"{name}.alerts")
+        notify = NotifierSettings(group_id=name, dlq_topic=f"{name}.dlq", batch_wait_s=0.1, session_timeout_s=6.0)
+        notifier = Notifier(settings, notify, [], health=health)
+        stop = asyncio.Event()
+        task = asyncio.create_task(notifier.run(stop))
+        try:
+            deadline = time.monotonic() + 60
+            while (await asyncio.to_thread(_get, server.port, "/readyz"))[0] != 200:
+                assert not task.done(), task
+                assert time.monotonic() < deadline, health.readiness()
+                await asyncio.sleep(0.1)
+            assert (await asyncio.to_thread(_get, server.port, "/healthz"))[0] == 200
+            wedged.set()
+            await asyncio.sleep(0.5)  # the loop is now inside the stuck fetch
+            clock.now += 61
+            status, body = await asyncio.to_thread(_get, server.port, "/healthz")
+            assert status == 503, body
+        finally:
+            release.set()
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            server.close()
