@@ -57,6 +57,7 @@ from streams.batch import (
 )
 from streams.health import Health
 from streams.metrics import WorkerMetrics
+from streams.policy_agreement import PolicyAgreement, stamp_commits
 from streams.topics import OutputLimits, TopicCheck, TopicConfigError
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
 
 LAG_INTERVAL_S = 5.0
+POLICY_AGREEMENT_INTERVAL_S = 10.0
 TOPIC_CHECK_INTERVAL_S = 5.0
 ALERT_TOO_LARGE = "alert_too_large"
 CHECK_PARTITIONS, CHECK_POLICY = "partitions_assigned", "policy_loaded"
@@ -83,6 +85,7 @@ class BatchConsumer(KafkaConsumer):
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
     _held: frozenset[TP] = frozenset()
+    policy_version: Callable[[], str] | None = None  # stamped into every commit's metadata
     hold_input = False  # True while the input topic is gone: whatever is fetched from it is not handed on
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
@@ -97,6 +100,8 @@ class BatchConsumer(KafkaConsumer):
             self._acked_index.pop(tp, None)
             self._gap.pop(tp, None)
         self._held = frozenset(assigned)
+        if self.policy_version is not None:
+            stamp_commits(self._thread._ensure_consumer(), self.policy_version)
         await super().on_partitions_assigned(assigned, generation_id)
 
     def forget_positions(self, topic: str) -> set[TP]:
@@ -216,6 +221,7 @@ class WorkerApp(faust.App):
     batch_topic: str = ""
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None
+    policy_version: Callable[[], str] | None = None
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -235,6 +241,7 @@ class WorkerApp(faust.App):
         consumer.batch_topic = self.batch_topic
         consumer.handle_batch = self.handle_batch
         consumer.on_round = self.on_round
+        consumer.policy_version = self.policy_version
         return consumer
 
 
@@ -445,6 +452,9 @@ def create_app(
         app.timer(LAG_INTERVAL_S, name="alpr-consumer-lag")(update_lag)
 
     if policy_watcher is not None:
+        app.policy_version = lambda: policy_watcher.current().version
+        agreement = PolicyAgreement(settings, app.policy_version, metrics)
+        app.timer(POLICY_AGREEMENT_INTERVAL_S, name="alpr-policy-agreement")(agreement.check)
 
         async def reload_policy() -> None:
             try:

@@ -115,6 +115,11 @@ class WorkerMetrics:
             registry=reg,
         )
         self.policy = Info("alpr_policy", "The policy in force", registry=reg)
+        self.policy_mismatch = Gauge(
+            "alpr_policy_mismatch",
+            "1 while workers of this consumer group committed offsets under different policy versions, else 0",
+            registry=reg,
+        )
         self.input_topic_missing = Gauge(
             "alpr_input_topic_missing",
             "1 while the input topic does not exist on the broker (nothing can be processed), else 0",

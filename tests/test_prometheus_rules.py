@@ -48,6 +48,7 @@ CONTRACT_METRICS = {
     "alpr_last_event_timestamp_seconds",
     "alpr_policy_info",
     "alpr_input_topic_missing",
+    "alpr_policy_mismatch",
     "alpr_notifications_total",
 }
 # Series prometheus_client derives from those families.

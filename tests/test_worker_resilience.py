@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -466,6 +467,7 @@ class TestGroupChurn:
         records = await _read_all(own_broker.bootstrap, topics.alerts, 2)
         assert _alert_pairs(records) == stream.alerts, "no alert lost, none invented"
         print(f"\ngroup churn: {len(records) - len(stream.alerts)} duplicate alerts of {len(stream.alerts)}")
+        assert _metric(second, "alpr_policy_mismatch") == 0, "workers with one policy agree"
         assert second.stop() == 0
         assert third.stop() == 0
 
@@ -582,3 +584,44 @@ class TestWipedBroker:
         assert set(_alert_pairs(await _read_all(broker_up.bootstrap, topics.alerts, 2))) == expected
         await _wait(lambda: (_http(worker, "/readyz") or (0, {}))[0] == 200, "ready again", worker)
         assert worker.stop() == 0
+
+
+class TestPolicyAgreement:
+    async def test_two_workers_with_different_policies_are_reported(
+        self,
+        own_broker: KafkaBroker,
+        start_worker: Callable[..., Worker],
+        reference_engine: Engine,
+        tmp_path: Path,
+    ) -> None:
+        """Workers of one group with different policy files each log ERROR and set alpr_policy_mismatch 1."""
+        topics = await _topics(own_broker, partitions=2)
+        default = yaml.safe_load((REPO / "monitor" / "default-policy.yaml").read_text())
+        other = json.loads(json.dumps(default))
+        for owner in other["owners"]:
+            if owner["id"] == "oakland-pd":
+                owner["packs"] = []
+        first_policy, second_policy = tmp_path / "a.yaml", tmp_path / "b.yaml"
+        first_policy.write_text(yaml.safe_dump(default))
+        second_policy.write_text(yaml.safe_dump(other))
+        first = start_worker(topics, ALPR_POLICY_PATH=str(first_policy))
+        second = start_worker(topics, ALPR_POLICY_PATH=str(second_policy))
+
+        def both_assigned() -> bool:
+            return all((_http(w, "/readyz") or (0, {}))[0] == 200 for w in (first, second))
+
+        await _wait(both_assigned, "both workers holding partitions", first, second, deadline_s=START_DEADLINE_S)
+        stream = build_known_stream(reference_engine, 400)
+        await _produce(own_broker.bootstrap, topics.source, stream.messages)
+        await _drained(own_broker, topics, first, second)
+
+        def both_report() -> bool:
+            return all(_metric(w, "alpr_policy_mismatch") == 1 for w in (first, second))
+
+        await _wait(both_report, "both workers to report the mismatch", first, second, deadline_s=START_DEADLINE_S)
+        for worker in (first, second):
+            [entry, *_] = [e for e in worker.logs() if e["event"].startswith("workers of this consumer group judge")]
+            assert entry["level"] == "error"
+            assert len(entry["versions"]) == 2
+        assert first.stop() == 0
+        assert second.stop() == 0

@@ -18,6 +18,8 @@ import mode
 import pytest
 import structlog
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import TopicPartition as AioTP
 from conftest import build_known_stream
 from faust.types import TP
 from kafka_broker import KafkaBroker
@@ -34,6 +36,13 @@ from streams.health import Health, serve_http
 from streams.log_limit import RepeatLimiter
 from streams.metrics import WorkerMetrics
 from streams.notifier import NOTIFIER_CHECKS, Notifier
+from streams.policy_agreement import (
+    FRESH_SECONDS,
+    PolicyAgreement,
+    commit_metadata,
+    parse_commit_metadata,
+    stamp_commits,
+)
 from streams.topics import OutputLimits, TopicCheck
 from streams.worker import EXIT_SHUTDOWN_TIMEOUT, ShutdownWatchdog
 
@@ -385,3 +394,51 @@ class TestNotifierHealth:
             stop.set()
             await asyncio.wait_for(task, 30)
             server.close()
+
+
+class TestPolicyAgreementCheck:
+    def _agreement(self, version: str = "aaa") -> PolicyAgreement:
+        return PolicyAgreement(Settings(input_topic="in"), lambda: version, WorkerMetrics(CollectorRegistry()))
+
+    def test_fresh_commit_under_another_version_is_a_mismatch(self) -> None:
+        """A partition committed a moment ago under another policy version makes two versions."""
+        agreement = self._agreement()
+        committed = {
+            AioTP("in", 0): OffsetAndMetadata(5, commit_metadata("aaa", now=1_000)),
+            AioTP("in", 1): OffsetAndMetadata(7, commit_metadata("bbb", now=990)),
+        }
+        assert agreement.compare(committed, now=1_000) == {"aaa", "bbb"}
+        with structlog.testing.capture_logs() as logs:
+            agreement.report({"aaa", "bbb"})
+        assert agreement.metrics is not None
+        assert agreement.metrics.registry.get_sample_value("alpr_policy_mismatch") == 1
+        [entry] = logs
+        assert (entry["log_level"], entry["versions"]) == ("error", ["aaa", "bbb"])
+
+    def test_stale_foreign_and_other_topic_commits_are_ignored(self) -> None:
+        """Old commits, commits without our metadata and other topics' commits do not count."""
+        agreement = self._agreement()
+        committed = {
+            AioTP("in", 0): OffsetAndMetadata(5, commit_metadata("old", now=1_000 - FRESH_SECONDS - 1)),
+            AioTP("in", 1): OffsetAndMetadata(7, ""),
+            AioTP("other", 0): OffsetAndMetadata(7, commit_metadata("zzz", now=1_000)),
+        }
+        assert agreement.compare(committed, now=1_000) == {"aaa"}
+
+    async def test_commits_carry_the_policy_version(self) -> None:
+        """A stamped consumer writes the current version and time into every offset's metadata."""
+        seen: list[dict[Any, OffsetAndMetadata]] = []
+
+        class Consumer:
+            async def commit(self, offsets: dict[Any, OffsetAndMetadata] | None = None) -> None:
+                assert offsets is not None
+                seen.append(offsets)
+
+        consumer = Consumer()
+        stamp_commits(consumer, lambda: "v1")
+        await consumer.commit({AioTP("in", 0): OffsetAndMetadata(3, "")})
+        [[(_, meta)]] = [list(batch.items()) for batch in seen]
+        assert meta.offset == 3
+        parsed = parse_commit_metadata(meta.metadata)
+        assert parsed is not None
+        assert parsed[0] == "v1"
