@@ -43,7 +43,8 @@ from faust.types import TP, ConsumerT
 from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
-from monitor.events import EventError
+from monitor.alerts import Alert
+from monitor.events import EventError, decode_event
 from monitor.settings import Settings
 from streams.batch import (
     BatchResult,
@@ -322,7 +323,7 @@ def create_app(
     def fit_outputs(result: BatchResult, messages: list[Message]) -> None:
         """Divert alerts the alerts topic cannot hold to the DLQ; cut dead letters to the DLQ's limit."""
         limits = topic_check.limits if topic_check is not None else OutputLimits()
-        fitting: list[tuple[Any, bytes]] = []
+        fitting: list[tuple[Alert, bytes]] = []
         diverted: set[str] = set()
         for alert, payload in result.alerts:
             key = alert.alert_id.encode()
@@ -487,8 +488,6 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
 def _event_id(message: Message) -> str | None:
     """The event id of a message that decoded once already (only for the rare diverted alert)."""
     try:
-        from monitor.events import decode_event
-
         return decode_event(message.value or b"").event_id
     except Exception:  # it decoded in judge_batch; anything else means no match
         return None

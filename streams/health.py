@@ -77,10 +77,6 @@ class Health:
         if self._ready_gauge is not None:
             self._ready_gauge.set(1 if ready else 0)
 
-    def check(self, name: str) -> bool:
-        with self._lock:
-            return self._checks.get(name, (False, ""))[0]
-
     def liveness(self) -> tuple[bool, dict[str, Any]]:
         with self._lock:
             last = self._last_round
