@@ -23,6 +23,7 @@ _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"(\s*:)?|[{}\[\],]')
 _SPACE = b" \t\r\n"
 _SHOWN_LEVELS = 8
 _loose_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +39,26 @@ class Problem:
 def looks_plain(raw: bytes, max_depth: int) -> bool:
     """True only when `raw` (valid JSON) certainly nests at most `max_depth` levels and repeats no key.
 
-    Depth: fewer opening brackets than the limit cannot nest that deep. Keys: with whitespace removed,
-    every key ends in `":`, and so do only escaped quotes inside strings; so that count is at least the
-    number of keys written, which is at least the number the decoded objects kept. If it equals the
-    latter, no object lost a key to a duplicate. Text the count cannot vouch for goes to the exact scan.
+    Depth: fewer opening brackets than the limit cannot nest that deep. Keys, without a backslash in the
+    text: no string holds a quote, so every quote delimits a string, and the decoded value re-encoded has
+    the same strings less those of any key lost to a duplicate (and of the value it overwrote); equal
+    quote counts prove nothing was lost. With backslashes: with whitespace removed, every key ends in
+    `":` and only escaped quotes can add to that count, so a count equal to the keys the decoded objects
+    kept proves the same. Text the counts cannot vouch for goes to the exact scan.
     """
     if raw.count(b"{") + raw.count(b"[") > max_depth:
         return False
     try:
-        kept = _count_keys(_loose_decoder.decode(raw))
+        value = _loose_decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return False
-    return raw.translate(None, _SPACE).count(b'":') == kept
+    if b"\\" not in raw:
+        return raw.count(b'"') == _encoder.encode(value).count(b'"')
+    return raw.translate(None, _SPACE).count(b'":') == _count_keys(value)
 
 
 def _count_keys(value: object) -> int:
-    """Keys in every object of a decoded value (a plain loop: this runs on every event)."""
+    """Keys in every object of a decoded value (a plain loop: it runs on events with escapes)."""
     count = 0
     pending = [value]
     while pending:
@@ -71,8 +76,8 @@ class _Level:
 
     def __init__(self, is_object: bool) -> None:
         self.is_object = is_object
-        self.keys: set[bytes] = set()
-        self.key: bytes | None = None
+        self.keys: set[str] = set()
+        self.key: str | None = None
         self.index = 0
 
 
@@ -81,7 +86,7 @@ def _segment(level: _Level, known: Collection[str]) -> str:
         return f"[{level.index}]"
     if level.key is None:
         return ""
-    name = _text(level.key)
+    name = level.key
     return f".{name}" if name in known else f".<{shape(name)}>"
 
 
@@ -92,12 +97,13 @@ def _path(levels: list[_Level], known: Collection[str]) -> str:
     return "$" + "".join(segments)
 
 
-def _text(token: bytes) -> str:
+def _text(token: bytes) -> str | None:
+    """A JSON string token's text (escapes resolved), or None if it cannot be read."""
     try:
         value = msgspec.json.decode(token)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return "?"
-    return value if isinstance(value, str) else "?"
+        return None
+    return value if isinstance(value, str) else None
 
 
 def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str) -> Problem | None:
@@ -109,14 +115,14 @@ def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str
     levels: list[_Level] = [_Level(is_object=False)]  # a root that holds the top-level value
     event_id: str | None = None
     expect_id = False
-    id_token = f'"{id_key}"'.encode()
     for match in _TOKEN.finditer(raw):
         token = match.group()
         first = token[0]
         level = levels[-1]
         if first == 0x22:  # a string
-            if match.group(1) is not None:  # a key
-                key = token[: token.rindex(b'"') + 1]
+            if match.group(1) is not None:  # a key, compared decoded: "é" and "\u00e9" are the same key
+                quoted = token[: token.rindex(b'"') + 1]
+                key = _text(quoted) or repr(quoted)
                 if key in level.keys:
                     level.key = key
                     return Problem(
@@ -127,10 +133,10 @@ def find_problem(raw: bytes, max_depth: int, known: Collection[str], id_key: str
                     )
                 level.keys.add(key)
                 level.key = key
-                expect_id = len(levels) == 2 and key == id_token
+                expect_id = len(levels) == 2 and key == id_key
             elif expect_id:
                 value = _text(token)
-                if 0 < len(value) <= 128 and value != "?":
+                if value is not None and 0 < len(value) <= 128:
                     event_id = value
                 expect_id = False
         elif first in b"{[":

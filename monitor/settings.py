@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monitor.kafka_security import KafkaSecurity, load_kafka_security
+from monitor.secret_files import SecretFilesSource
 
 __all__ = ["Settings"]
 
@@ -36,3 +39,18 @@ class Settings(BaseSettings):
     liveness_stall_seconds: float = Field(
         120.0, gt=0, description="/healthz fails once the fetch loop has not gone round for this long"
     )
+    kafka: KafkaSecurity = Field(
+        default_factory=load_kafka_security, description="Kafka connection security (ALPR_KAFKA_* variables)"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # ALPR_PSEUDONYM_KEY_FILE (and any later secret's *_FILE), after the environment.
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings

@@ -57,6 +57,7 @@ from streams.batch import (
     judge_batch,
 )
 from streams.health import Health
+from streams.kafka_clients import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.policy_agreement import PolicyAgreement, stamp_commits
 from streams.topics import OutputLimits, TopicCheck, TopicConfigError
@@ -286,7 +287,9 @@ def create_app(
     `health` gets a round per fetch-loop turn and the partition and policy checks; `topic_check` runs
     every few seconds (input topic present, output limits) and its limits fit what is written.
     """
-    options = {**_faust_defaults(settings), **faust_options}
+    # TLS, mTLS and SASL for Faust's consumer, producer and admin client (ALPR_KAFKA_*).
+    credentials = {"broker_credentials": faust_credentials(settings.kafka)}
+    options = {**_faust_defaults(settings), **credentials, **faust_options}
     # Faust creates only the last path component of its data directory; make the parents.
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = WorkerApp(settings.app_id, **options)

@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from monitor.settings import Settings
+from streams.kafka_clients import aiokafka_options
 from streams.metrics import WorkerMetrics
 from streams.produce import bootstrap_servers
 
@@ -118,7 +119,9 @@ class PolicyAgreement:
     async def check(self) -> None:
         """Read the group's committed offsets and report; a broker that does not answer is skipped."""
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers(self.settings.broker), request_timeout_ms=10_000
+            bootstrap_servers=bootstrap_servers(self.settings.broker),
+            request_timeout_ms=10_000,
+            **aiokafka_options(self.settings.kafka),  # TLS, mTLS, SASL (ALPR_KAFKA_*)
         )
         try:
             await admin.start()

@@ -26,6 +26,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from monitor.settings import Settings
 from streams.health import Health
+from streams.kafka_clients import aiokafka_options
 from streams.metrics import WorkerMetrics
 from streams.produce import bootstrap_servers
 
@@ -93,7 +94,11 @@ class TopicCheck:
         self.on_input_lost: Callable[[], None] | None = None
 
     def _admin(self) -> AIOKafkaAdminClient:
-        return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.settings.broker), request_timeout_ms=10_000)
+        return AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers(self.settings.broker),
+            request_timeout_ms=10_000,
+            **aiokafka_options(self.settings.kafka),  # TLS, mTLS, SASL (ALPR_KAFKA_*)
+        )
 
     async def check(self) -> None:
         """One check of every topic; raises TopicConfigError for an output topic too small to use."""

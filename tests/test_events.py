@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -275,3 +276,40 @@ class TestHostileInput:
         """Whatever the bytes, decoding raises EventError and nothing else."""
         with pytest.raises(EventError):
             decode_event(raw)
+
+
+class TestDuplicateKeyFuzz:
+    def test_random_documents_with_and_without_duplicates(self) -> None:
+        """Random nesting, spacing, escapes and non-ASCII: a repeated key is always found, and only then."""
+        rng = random.Random(8)
+        keys = ["a", "b", "agency", 'x"y', "é", "q:", " k ", '"']
+
+        def text(value: str) -> str:
+            return json.dumps(value, ensure_ascii=rng.random() < 0.5)
+
+        def document(depth: int, duplicate: list[bool]) -> str:
+            if depth > 3 or rng.random() < 0.3:
+                return rng.choice([text(rng.choice(keys)), "1", "null", "[1, 2]", text('a ": b')])
+            if rng.random() < 0.2:
+                return "[" + ", ".join(document(depth + 1, duplicate) for _ in range(rng.randint(0, 3))) + "]"
+            names = rng.sample(keys, rng.randint(1, 4))
+            if not duplicate[0] and rng.random() < 0.3:
+                names.append(rng.choice(names))
+                duplicate[0] = True
+            space = rng.choice(["", " ", "\n\t"])
+            pairs = [f"{text(name)}{space}:{space}{document(depth + 1, duplicate)}" for name in names]
+            return "{" + f",{space}".join(pairs) + "}"
+
+        seen = {True: 0, False: 0}
+        for _ in range(1_500):
+            duplicate = [False]
+            extra = document(1, duplicate)
+            raw = json.dumps(_event()).replace('"event_id": "ev-1",', f'"event_id": "ev-1", "extra": {extra},')
+            seen[duplicate[0]] += 1
+            if duplicate[0]:
+                with pytest.raises(EventError) as caught:
+                    decode_event(raw.encode())
+                assert caught.value.reason == "invalid_field", raw
+            else:
+                assert decode_event(raw.encode()).event_id == "ev-1"
+        assert min(seen.values()) > 100
