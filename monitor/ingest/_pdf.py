@@ -41,7 +41,7 @@ PDF_MAGIC = b"%PDF-"
 __all__ = ["PDF_MAGIC", "pdf_header_names", "read_pdf"]
 
 _HEADER_SEARCH_LINES = 25  # the header is among the first lines of a page (below a title, if any)
-_CLOSE_COLUMNS = ("id", "total networks searched", "total devices searched", "cameracount")
+_CLOSE_COLUMNS = ("id", "total networks searched", "total devices searched", "cameracount", "search type", "userid")
 _ANCHORS = ("search time", "searchdate")
 _IDS = ("id",)
 _DATE_START = re.compile(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}")
@@ -174,7 +174,7 @@ def _header_cells(line: _Line) -> list[tuple[float, list[str]]] | None:
     return cells if len(cells) >= 3 else None
 
 
-def _find_header(lines: list[_Line]) -> tuple[_Layout, int] | None:
+def _find_header(lines: list[_Line], edges: Sequence[dict[str, Any]] = ()) -> tuple[_Layout, int] | None:
     """The header among the first lines: its layout and the index of the first line below it."""
     for index, line in enumerate(lines[:_HEADER_SEARCH_LINES]):
         cells = _header_cells(line)
@@ -183,14 +183,15 @@ def _find_header(lines: list[_Line]) -> tuple[_Layout, int] | None:
         lefts = [left for left, _ in cells]
         words = [list(parts) for _, parts in cells]
         layout = _Layout([], lefts)
+        ruled = _snap(layout, _verticals(edges, line.bottom))
         below = index + 1
         # Wrapped header names: following lines whose every word extends an unfinished name in its column.
         while below < len(lines):
             columns: dict[int, list[str]] = {}
             for word in _words(lines[below].chars):
-                columns.setdefault(layout.column(word[0]["x0"] + 0.5), []).append(
-                    column_name("".join(c["text"] for c in word))
-                )
+                # Between rules a centred word counts by its middle; without rules, names are left-aligned.
+                x = (word[0]["x0"] + word[-1]["x1"]) / 2 if ruled else word[0]["x0"] + 0.5
+                columns.setdefault(layout.column(x), []).append(column_name("".join(c["text"] for c in word)))
             if -1 in columns or not all(_name_prefixes([*words[i], *more]) for i, more in columns.items()):
                 break
             for i, more in columns.items():
@@ -205,16 +206,17 @@ def _find_header(lines: list[_Line]) -> tuple[_Layout, int] | None:
     return None
 
 
-def _snap(layout: _Layout, verticals: list[float]) -> None:
+def _snap(layout: _Layout, verticals: list[float]) -> bool:
     """Move each column boundary to the vertical rule just left of its header, when the table has rules."""
     if not verticals:
-        return
+        return False
     snapped = []
     for i, left in enumerate(layout.lefts):
         floor = layout.lefts[i - 1] if i else float("-inf")
         rules = [x for x in verticals if floor < x <= left + 0.5]
         snapped.append(max(rules) if rules else left - 0.5)
     layout.lefts = snapped
+    return True
 
 
 # -- rows -----------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ class _PageReader:
     def rows(self, number: int, chars: list[dict[str, Any]], edges: list[dict[str, Any]]) -> Iterator[_Row | RowError]:
         where = f"{self.label} page {number}"
         lines = _lines(chars)
-        found = _find_header(lines)
+        found = _find_header(lines, edges)
         start = 0
         if found is not None:
             self.layout, start = found
@@ -276,12 +278,15 @@ class _PageReader:
             if lines:
                 raise BadHeader(f"{where}: no table header of a search audit on this page")
             return
-        if found is not None:
-            _snap(layout, _verticals(edges, layout.header_bottom))
         body = lines[start:]
         top = layout.header_bottom if found is not None else (body[0].top - 1 if body else 0.0)
         rules = _horizontals(edges, top, layout.lefts[0])
-        rows = self._ruled(number, body, layout, rules, where) if rules else self._anchored(number, body, layout, where)
+        if rules:
+            # Vertical rules reach the table's foot, also under a row split by the page break (no rule closes it).
+            foot = max((e["bottom"] for e in edges if e["orientation"] == "v" and e["bottom"] > top), default=rules[-1])
+            rows = self._ruled(number, body, layout, rules, max(foot, rules[-1]), where)
+        else:
+            rows = self._anchored(number, body, layout, where)
         first = True
         for row in rows:
             if first and isinstance(row, _Row):
@@ -300,12 +305,12 @@ class _PageReader:
         return row
 
     def _ruled(
-        self, number: int, body: list[_Line], layout: _Layout, rules: list[float], where: str
+        self, number: int, body: list[_Line], layout: _Layout, rules: list[float], foot: float, where: str
     ) -> Iterator[_Row | RowError]:
         bands: dict[int, list[_Line]] = {}
         for line in body:
             band = bisect_right(rules, line.middle)
-            if band == len(rules):  # below the last rule: page furniture
+            if line.middle > foot:  # below the table: page furniture
                 continue
             bands.setdefault(band, []).append(line)
         for band in sorted(bands):
@@ -386,11 +391,11 @@ def pdf_header_names(stream: IO[bytes], path: str) -> list[str]:
     """The column names of the table header on the PDF's first page with text (empty when none is found)."""
     pdf = _open(stream, path)
     try:
-        for _, chars, _ in _pages(pdf, path):
+        for _, chars, edges in _pages(pdf, path):
             lines = _lines(chars)
             if not lines:
                 continue
-            found = _find_header(lines)
+            found = _find_header(lines, edges)
             return found[0].names if found else []
     finally:
         pdf.close()
