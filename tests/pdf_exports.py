@@ -135,7 +135,8 @@ def _fods(csv_path: Path, grid: bool) -> str:
         return f'<table:table-cell table:style-name="{style}" {kind}>{paragraphs}</table:table-cell>'
 
     def row(values: list[str], style: str) -> str:
-        return '<table:table-row table:style-name="ro">' + "".join(cell(v, style) for v in values) + "</table:table-row>"
+        inner = "".join(cell(value, style) for value in values)
+        return f'<table:table-row table:style-name="ro">{inner}</table:table-row>'
 
     widths = _WIDTHS_CM[: len(table[0])]
     columns = "".join(

@@ -340,7 +340,7 @@ def _pitch(lines: list[_Line]) -> float:
     return heights[len(heights) // 2] if heights else 10.0
 
 
-def _verticals(edges: list[dict[str, Any]], below: float) -> list[float]:
+def _verticals(edges: Sequence[dict[str, Any]], below: float) -> list[float]:
     """x of vertical rules that reach into the table body."""
     return sorted({round(e["x0"], 1) for e in edges if e["orientation"] == "v" and e["bottom"] > below + 1})
 
@@ -367,6 +367,12 @@ def _open(stream: IO[bytes], path: str) -> Any:
         return pdfplumber.open(cast(io.BufferedReader, stream))  # it needs only read, seek and tell
     except Exception as exc:  # pdfminer raises many types for a damaged file
         raise IngestError(f"{path}: not a readable PDF ({type(exc).__name__})") from None
+
+
+def _let_go(pdf: Any) -> None:
+    """Drop what pdfplumber cached. Not `PDF.close()`: it builds every page object to close it, and the
+    stream belongs to the caller."""
+    pdf.flush_cache()
 
 
 def _pages(pdf: Any, path: str) -> Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
@@ -398,7 +404,7 @@ def pdf_header_names(stream: IO[bytes], path: str) -> list[str]:
             found = _find_header(lines, edges)
             return found[0].names if found else []
     finally:
-        pdf.close()
+        _let_go(pdf)
     return []
 
 
@@ -422,7 +428,7 @@ def read_pdf(adapter: TableAdapter, stream: IO[bytes], path: str, options: Inges
             raise BadHeader(f"{path}: the table's header ({shown}) is not a {adapter.name} header")
         parse = adapter.parser(layout.names, path, options)
     except BaseException:
-        pdf.close()
+        _let_go(pdf)
         raise
     return _items(pdf, pages, reader, first, parse, path)
 
@@ -459,7 +465,7 @@ def _items(
         if pending is not None:
             yield from _parsed(pending, reader, parse, path)
     finally:
-        pdf.close()
+        _let_go(pdf)
 
 
 def _batches(
