@@ -77,6 +77,7 @@ def sheriff_audit(seed: int, count: int) -> list[AuditRow]:
             timedelta(days=rng.randrange(2, 29)),
             timedelta(days=rng.randrange(2, 29)),
             timedelta(days=30),
+            timedelta(days=30, hours=rng.randrange(1, 24)),  # past the period, within the day's grace
             timedelta(days=rng.randrange(32, 120)),
             timedelta(days=rng.randrange(120, 400)),
         ))  # fmt: skip

@@ -58,7 +58,7 @@ def _n(value: int | float) -> str:
 
 
 def _pct(part: int, whole: int) -> str:
-    if not whole:
+    if not whole or not part:
         return "0%"
     share = 100 * part / whole
     return f"{share:.1f}%" if share < 10 else f"{share:.0f}%"
@@ -164,9 +164,11 @@ class _View:
         critical, high = tally.by_severity["critical"], tally.by_severity["high"]
         cards = [
             _card("", _n(totals.events), f"{many} audited"),
-            _card("crit" if totals.alerted else "ok", _n(totals.alerted),
+            # Nothing found is good news only where state law was checked too.
+            _card("crit" if totals.alerted else ("" if tally.owners_without_state_pack else "ok"), _n(totals.alerted),
                   f"{many} with findings ({_pct(totals.alerted, totals.events)})"),
-            _card("crit" if critical else "ok", _n(critical), "critical alerts"),
+            _card("crit" if critical else ("" if tally.owners_without_state_pack else "ok"), _n(critical),
+                  "critical alerts"),
             _card("high" if high else "", _n(high), "high alerts"),
             _card("crit" if classes["federal"] else "", _n(classes["federal"]), f"{many} {by} federal agencies"),
             _card("crit" if classes["out_of_state"] else "", _n(classes["out_of_state"]),
@@ -382,6 +384,11 @@ class _View:
             "the furthest-reaching",
         )  # fmt: skip
         section.update({
+            "period": period,
+            "period_adjective": f"{periods[0]:,}-day" if len(periods) == 1 else "",
+            "past_period": retention.past_period,
+            "past_grace": retention.past_grace,
+            "furthest_days": f"{furthest.value:,.0f} days" if furthest else "",
             "data": {"grace_days": retention.grace_days, "periods": periods, "with_frame": retention.with_frame},
             "cards": cards,
             "reach": [(label, _n(retention.reach[label]), _pct(retention.reach[label], retention.with_frame))
