@@ -70,7 +70,7 @@ def sheriff_audit(seed: int, count: int) -> list[AuditRow]:
     rng = random.Random(seed)
     start = datetime(2025, 12, 1, tzinfo=UTC)
     rows = []
-    for _ in range(count):
+    for index in range(count):
         searched = start + timedelta(seconds=rng.randrange(60 * 86_400))
         reach = rng.choice((
             timedelta(hours=rng.randrange(1, 48)),
@@ -81,7 +81,7 @@ def sheriff_audit(seed: int, count: int) -> list[AuditRow]:
             timedelta(days=rng.randrange(32, 120)),
             timedelta(days=rng.randrange(120, 400)),
         ))  # fmt: skip
-        if rng.random() < 0.01:
+        if index == count // 3:  # the hand count of issue 11: one search more than 500 days back
             reach = timedelta(days=rng.randrange(500, 540))
         frame_end = searched - timedelta(minutes=rng.choice((0, 0, 5, 60)))
         networks = rng.choice((1, 1, 1, 1, 2, 3, rng.randrange(40, 1500)))
