@@ -344,6 +344,8 @@ class _View:
         ]
         return {
             "data": reach,
+            "known_networks": known_networks,
+            "known_devices": known_devices,
             "cards": cards,
             "networks": [
                 (label, _n(reach.networks[label]), _pct(reach.networks[label], known_networks))
