@@ -2,8 +2,9 @@
 
 A records office opens the vendor's CSV in a spreadsheet and prints it: the header row repeats on each page,
 long cells wrap over several lines (Flock's two-line Time Frame becomes three or four), and a row may be split
-by a page break. The text layer is read with pdfplumber (pdfminer.six underneath), one page at a time: only the
-current page and one unfinished record stay in memory, whatever the length of the document.
+by a page break. The text layer (characters with their boxes) and the drawn rules are read with pypdfium2
+(PDFium, the PDF engine of Chromium), one page at a time: only the current page and one unfinished record stay
+in memory, whatever the length of the document.
 
 How a page becomes records:
 - Lines: characters grouped by their baseline position.
@@ -26,12 +27,12 @@ the row parser name them too: the file is reported as `<path> page <n>`, the lin
 
 from __future__ import annotations
 
-import io
+import ctypes
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from ._model import BadHeader, IngestError, IngestOptions, Item, RowError, Skipped
 from ._table import RowParser, TableAdapter, column_name
@@ -45,6 +46,7 @@ _CLOSE_COLUMNS = ("id", "total networks searched", "total devices searched", "ca
 _ANCHORS = ("search time", "searchdate")
 _IDS = ("id",)
 _DATE_START = re.compile(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}")
+_LINE_END_HYPHENS = {"\ufffe": "-", "\x02": "-"}  # PDFium's marks for a hyphen that ends a line: it is a "-"
 _FURNITURE_GAP = 3.0  # a gap of this many line heights below the table ends it (a footer follows)
 
 # Column names the PDF header is matched against: the search audits' columns (CSV names, normalised).
@@ -361,32 +363,87 @@ def _horizontals(edges: list[dict[str, Any]], top: float, left: float) -> list[f
 
 
 def _open(stream: IO[bytes], path: str) -> Any:
-    import pdfplumber  # only PDF input needs it
+    import pypdfium2  # only PDF input needs it
 
     try:
-        return pdfplumber.open(cast(io.BufferedReader, stream))  # it needs only read, seek and tell
-    except Exception as exc:  # pdfminer raises many types for a damaged file
+        return pypdfium2.PdfDocument(stream)
+    except Exception as exc:  # PDFium reports a damaged file as PdfiumError
         raise IngestError(f"{path}: not a readable PDF ({type(exc).__name__})") from None
 
 
 def _let_go(pdf: Any) -> None:
-    """Drop what pdfplumber cached. Not `PDF.close()`: it builds every page object to close it, and the
-    stream belongs to the caller."""
-    pdf.flush_cache()
+    """Close the document's PDFium handle; the stream belongs to the caller."""
+    pdf.close()
+
+
+def _page_chars(page: Any) -> list[dict[str, Any]]:
+    """The page's characters with their font-box positions (top-left origin, like the page is read)."""
+    import pypdfium2.raw as pdfium_c
+
+    height = page.get_height()
+    text_page = page.get_textpage()
+    try:
+        count = text_page.count_chars()
+        text = text_page.get_text_range(0, count) if count else ""
+        chars = []
+        for index in range(count):
+            char = text[index] if len(text) == count else text_page.get_text_range(index, 1)
+            if not char.strip():
+                continue  # word gaps are measured, not read from the text layer's space characters
+            char = _LINE_END_HYPHENS.get(char, char)
+            left, bottom, right, top = text_page.get_charbox(index, loose=True)
+            size = pdfium_c.FPDFText_GetFontSize(text_page.raw, index)
+            chars.append({"text": char, "x0": left, "x1": right, "top": height - top, "bottom": height - bottom,
+                          "size": size})  # fmt: skip
+        return chars
+    finally:
+        text_page.close()
+
+
+def _page_edges(page: Any) -> list[dict[str, Any]]:
+    """The straight horizontal and vertical strokes of the page's drawn paths (table rules, cell borders)."""
+    import pypdfium2.raw as pdfium_c
+
+    height = page.get_height()
+    edges: list[dict[str, Any]] = []
+    for path in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3):
+        a, b, c, d, e, f = path.get_matrix().get()
+        points: list[tuple[float, float]] = []
+        start: tuple[float, float] | None = None
+        x, y = ctypes.c_float(), ctypes.c_float()
+        for index in range(pdfium_c.FPDFPath_CountSegments(path.raw)):
+            segment = pdfium_c.FPDFPath_GetPathSegment(path.raw, index)
+            pdfium_c.FPDFPathSegment_GetPoint(segment, ctypes.byref(x), ctypes.byref(y))
+            here = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
+            kind = pdfium_c.FPDFPathSegment_GetType(segment)
+            if kind == pdfium_c.FPDF_SEGMENT_LINETO and points:
+                _edge(edges, points[-1], here)
+            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+                start = here
+            points.append(here)
+            if pdfium_c.FPDFPathSegment_GetClose(segment) and start is not None:
+                _edge(edges, here, start)
+    return edges
+
+
+def _edge(edges: list[dict[str, Any]], one: tuple[float, float], two: tuple[float, float]) -> None:
+    (x1, y1), (x2, y2) = one, two
+    if abs(y1 - y2) < 0.5 and abs(x1 - x2) > 1:
+        edges.append({"orientation": "h", "x0": min(x1, x2), "x1": max(x1, x2), "top": y1, "bottom": y1})
+    elif abs(x1 - x2) < 0.5 and abs(y1 - y2) > 1:
+        edges.append({"orientation": "v", "x0": x1, "x1": x1, "top": min(y1, y2), "bottom": max(y1, y2)})
 
 
 def _pages(pdf: Any, path: str) -> Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
-    """(number, characters, rule edges) of each page, one page at a time: parsed, read, then let go."""
-    from pdfminer.pdfpage import PDFPage
-    from pdfplumber.page import Page
-
+    """(number, characters, rule edges) of each page, one page at a time: loaded, read, then let go."""
     try:
-        for number, raw in enumerate(PDFPage.create_pages(pdf.doc), 1):
-            page = Page(pdf, raw, page_number=number, initial_doctop=0)
+        for index in range(len(pdf)):
+            page = pdf[index]
             try:
-                yield number, list(page.chars), list(page.edges)
+                chars, edges = _page_chars(page), _page_edges(page)
             finally:
                 page.close()
+            yield index + 1, chars, edges
     except IngestError:
         raise
     except Exception as exc:  # a damaged page tree or content stream
