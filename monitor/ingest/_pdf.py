@@ -16,7 +16,9 @@ How a page becomes records:
   cells are assumed top-aligned.
 - A row at the top of a page with neither an ID nor a search time continues the last row of the page
   before (a row split by a page break). Wrapped lines of a cell are joined with a space, without one in
-  identifier and count columns and after a hyphen that ends a word (`4a9d-` + `33a0`).
+  identifier, count and search-type columns and after a hyphen that ends a word (`4a9d-` + `33a0`). A word
+  that a column too narrow for it broke without a hyphen (`17:33:43.67` + `7`) cannot be told from two words:
+  it is joined with a space, and the row parser then reports the cell (page and line), never drops the row.
 - Text above the header and below the table (titles, `Page 3 of 9`) is page furniture, not records.
 
 Every rebuilt row goes to the format's row parser, so a PDF row gives the same event (and the same event
