@@ -286,9 +286,11 @@ class Engine:
             }
         except ConditionError as exc:
             raise PolicyError(f"{where}: {exc}") from None
-        unknown_periods = {
-            days for conditions in exceptions.values() for item in conditions for days in retention_periods(item)
-        } - {rule.retention_days for rule in rules} - {owner.retention_days}
+        unknown_periods = (
+            {days for conditions in exceptions.values() for item in conditions for days in retention_periods(item)}
+            - {rule.retention_days for rule in rules}
+            - {owner.retention_days}
+        )
         if unknown_periods:
             # A reach is judged only against periods some rule of the owner names; others would never match.
             raise PolicyError(f"{where}: exceptions test retention periods no rule uses: {sorted(unknown_periods)}")
@@ -718,8 +720,9 @@ def _evidence(
         required = {str(value) for value in operands(rule.spec.when, "record.missing")}
         evidence.update(matched="", missing=",".join(sorted(facts.record_missing & required)))
     elif family == "search" and event.query is not None:
+        over = facts.search_networks_over_owner_limit
         evidence.update(
-            matched=event.query.search_type or "",
+            matched=f"{event.query.networks_searched} networks" if over else event.query.search_type or "",
             search_type=event.query.search_type or "",
             max_networks=str(context.max_networks or ""),
         )

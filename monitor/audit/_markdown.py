@@ -42,7 +42,11 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
     inputs = ", ".join(md_text(item.path) for item in info.inputs)
     if inputs:
         lines.append(f"- Input: {inputs}")
-    lines += [f"- Policy version: `{info.policy_version}`", ""]
+    lines.append(f"- Policy version: `{info.policy_version}`")
+    for entry in info.no_state_law[:20]:
+        state = md_text(entry["state"] or "state unknown")
+        lines.append(f"- **{md_text(entry['owner'])} ({state}): {md_text(entry['note'])}**")
+    lines.append("")
 
     severities = ", ".join(f"{tally.by_severity[s]:,} {s}" for s in SEVERITY_ORDER if tally.by_severity[s]) or "none"
     lines += [

@@ -172,6 +172,7 @@ class AuditRun:
         writer.close()
         tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
+        self.info.no_state_law = self.engine.owners_without_state_law()
         info = self.info
         report = self.out_dir / "report.html"
         summary = self.out_dir / "summary.md"
@@ -227,6 +228,7 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "queries_without_user": tally.query_without_user,
         "invalid_by_reason": dict(tally.errors_by_code),
         "skipped_by_reason": dict(tally.skipped_by_reason),
+        "owners_without_state_law": info.no_state_law,
         "seconds": round(info.seconds, 3),
     }
 
