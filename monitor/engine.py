@@ -112,7 +112,7 @@ def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
 
 PurposeProfile = tuple[frozenset[str], frozenset[str], bool]
 _NO_PURPOSE: PurposeProfile = (frozenset(), frozenset(), False)
-_PER_EVENT_EVIDENCE = ("purpose.", "retention.", "search.", "record.")
+_PER_EVENT_EVIDENCE = ("purpose.", "retention.", "search.")
 # Exports that never carry the plate or search type: their absence there is the export's, not the log's.
 _LOGS_WITHOUT_QUERY_DATA = frozenset({"portal_search_audit"})
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from monitor.events import AccessEvent
 
-__all__ = ["RETENTION_GRACE_DAYS", "past_retention", "reach_days", "reach_seconds"]
+__all__ = ["RETENTION_GRACE_DAYS", "past_period", "past_retention", "reach_days", "reach_seconds"]
 
 # Purges run daily and search forms offer "last N days": a search reaching a day past the period is
 # ordinary use; more than that means data was kept too long.
@@ -33,3 +33,9 @@ def reach_days(event: AccessEvent) -> float | None:
 def past_retention(seconds: float | None, retention_days: int) -> bool:
     """Whether a search reaching `seconds` back reached data older than `retention_days` plus the grace."""
     return seconds is not None and seconds > (retention_days + RETENTION_GRACE_DAYS) * _DAY
+
+
+def past_period(seconds: float | None, retention_days: int) -> bool:
+    """Whether a search reached data older than `retention_days`, grace or not (the report's wider count;
+    only `past_retention` makes a finding)."""
+    return seconds is not None and seconds > retention_days * _DAY

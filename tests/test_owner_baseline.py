@@ -16,7 +16,7 @@ from monitor.engine import NO_STATE_LAW, Engine
 from monitor.events import AccessEvent, decode_event
 from monitor.hashing import Pseudonymizer
 from monitor.policy import PolicyError, parse_policy
-from monitor.retention import RETENTION_GRACE_DAYS, past_retention
+from monitor.retention import RETENTION_GRACE_DAYS, past_period, past_retention
 from monitor.rules.conditions import ConditionError, compile_condition
 
 KEY = b"owner-baseline-tests-key-0123456789"
@@ -292,3 +292,12 @@ class TestNoStateLaw:
         ]
         assert figures["alerts_by_rule"]["policy.retention-exceeded"] == 1
         assert NO_STATE_LAW in (tmp_path / "out" / "summary.md").read_text()
+
+
+class TestPastPeriod:
+    def test_past_period_counts_inside_the_grace(self) -> None:
+        """The report's wider count includes searches inside the grace day; findings do not."""
+        half_day_past = (30 + 0.5) * 86_400
+        assert past_period(half_day_past, 30)
+        assert not past_retention(half_day_past, 30)
+        assert not past_period(30 * 86_400, 30)
