@@ -8,6 +8,7 @@ by value (agency names, reasons), because real traffic repeats both endlessly.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -160,6 +161,7 @@ class _Key(NamedTuple):
     offense_type_outside_owner_list: bool
     search_networks_over_owner_limit: bool
     search_type_prohibited_by_owner: bool
+    laws_in_force: int  # how many of the owner's in-force dates the event is on or after
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,9 @@ class OwnerContext:
     retention_periods: tuple[int, ...] = ()
     # Rule citations as this owner's alerts carry them (its own policy document in place of the generic one).
     citations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Days laws of its packs came into force, sorted; and the first day any state law pack is in force.
+    in_force_dates: tuple[date, ...] = ()
+    state_law_from: date | None = None
 
     def finish(self, document: str | None = None) -> OwnerContext:
         """Derive the retention periods and the per-owner citations from the rules; returns self."""
@@ -210,6 +215,7 @@ class OwnerContext:
         if self.retention_days is not None:
             periods.add(self.retention_days)
         self.retention_periods = tuple(sorted(periods))
+        self.in_force_dates = tuple(sorted({rule.in_force_from for rule in self.rules if rule.in_force_from}))
         if document is not None:
             for rule in self.rules:
                 if rule.owner_document:
@@ -249,7 +255,7 @@ class Engine:
                 self._listed_by_name[owner.ori] = context
         self._unlisted: dict[tuple[str, str | None, str | None], OwnerContext] = {}
         self._judgements: dict[_Key, _Judgement] = {}
-        self._without_state_law: dict[tuple[str, str | None, bool], None] = {}
+        self._without_state_law: dict[tuple[str, str | None, bool, date | None], None] = {}
 
     @property
     def version(self) -> str:
@@ -317,6 +323,7 @@ class Engine:
             agency=owner.agency,
             listed=True,
             state_packs=tuple(pack.name for pack in packs if pack.is_state_law),
+            state_law_from=_state_law_from(packs),
             requires_purpose=owner.requires_purpose,
             requires_informative_purpose=owner.requires_informative_purpose,
             requires_case_number=owner.requires_case_number,
@@ -353,6 +360,7 @@ class Engine:
                 self._home_resolver(state),
                 agency=owner.agency,
                 state_packs=tuple(pack.name for pack in packs if pack.is_state_law),
+                state_law_from=_state_law_from(packs),
             ).finish()
             if len(self._unlisted) < 100_000:
                 self._unlisted[key] = context
@@ -391,6 +399,9 @@ class Engine:
                 networks_over = query.networks_searched > context.max_networks
             if context.prohibited_search_types and query.search_type:
                 type_prohibited = query.search_type.strip().casefold() in context.prohibited_search_types
+        laws_in_force = 0
+        if context.in_force_dates:
+            laws_in_force = bisect_right(context.in_force_dates, event.occurred_at.astimezone(UTC).date())
         if context.agreements or context.declarations:
             # Agreement dates are UTC calendar days, whatever offset the event was written with.
             day = event.occurred_at.astimezone(UTC).date()
@@ -419,6 +430,7 @@ class Engine:
             offense_outside,
             networks_over,
             type_prohibited,
+            laws_in_force,
         )
 
     def _facts(
@@ -484,10 +496,12 @@ class Engine:
     def _evaluate(self, event: AccessEvent, context: OwnerContext, key: _Key) -> _Judgement:
         """Facts, fired rules and alert templates for every event with this key."""
         facts, decided_by, beneficiary = self._facts(event, context, key)
+        in_force = context.in_force_dates[: key.laws_in_force]
         fired = [
             rule
             for rule in context.rules
-            if rule.when(facts)
+            if (rule.in_force_from is None or rule.in_force_from in in_force)
+            and rule.when(facts)
             and not rule.exception(facts)
             and not (rule.id in context.exceptions and context.exceptions[rule.id](facts))
         ]
@@ -520,6 +534,8 @@ class Engine:
         context = self.owner_context(event)
         if not context.state_packs:
             self._note_without_state_law(context)
+        elif context.state_law_from is not None and event.occurred_at.astimezone(UTC).date() < context.state_law_from:
+            self._note_without_state_law(context, context.state_law_from)
         key = self._judgement_key(event, context)
         judgement = self._judgements.get(key)
         if judgement is None:
@@ -529,17 +545,26 @@ class Engine:
             self._judgements[key] = judgement
         return context, judgement
 
-    def _note_without_state_law(self, context: OwnerContext) -> None:
-        entry = (context.agency, context.state, context.listed)
+    def _note_without_state_law(self, context: OwnerContext, law_from: date | None = None) -> None:
+        entry = (context.agency, context.state, context.listed, law_from)
         if entry not in self._without_state_law and len(self._without_state_law) < 1_000:
             self._without_state_law[entry] = None
 
     def owners_without_state_law(self) -> list[dict[str, object]]:
-        """Owners judged so far for whom no state law pack applied (only owner policy and local packs ran)."""
-        return [
-            {"owner": agency, "state": state, "in_policy_file": listed, "note": NO_STATE_LAW}
-            for agency, state, listed in sorted(self._without_state_law, key=lambda e: (e[0].casefold(), e[1] or ""))
-        ]
+        """Owners judged so far for whom no state law pack applied (only owner policy and local packs ran), or
+        none was in force yet on some events' dates (`state_law_from` then says since when one is)."""
+        entries: list[dict[str, object]] = []
+        for agency, state, listed, law_from in sorted(
+            self._without_state_law, key=lambda e: (e[0].casefold(), e[1] or "", e[3] or date.min)
+        ):
+            entry: dict[str, object] = {"owner": agency, "state": state, "in_policy_file": listed, "note": NO_STATE_LAW}
+            if law_from is not None:
+                entry["state_law_from"] = law_from.isoformat()
+                entry["note"] = (
+                    f"{NO_STATE_LAW} for events before {law_from.isoformat()}, when its state's law came into force"
+                )
+            entries.append(entry)
+        return entries
 
     def recipient(self, event: AccessEvent) -> tuple[str, str | None]:
         """Who got the data, as the rules saw it: the recipient's jurisdiction class and the owner's state."""
@@ -644,6 +669,14 @@ _IDENTIFIER = re.compile(r"\S*\d\S*")
 def mask_identifiers(text: str) -> str:
     """Reasons sometimes hold a plate or a case number: any token with a digit is masked in evidence."""
     return _IDENTIFIER.sub("[id]", text)
+
+
+def _state_law_from(packs: Iterable[Pack]) -> date | None:
+    """The first day a state law pack among `packs` is in force, or None when one always is (or none exists)."""
+    dates = [pack.spec.applies_to.in_force_from for pack in packs if pack.is_state_law]
+    if not dates or None in dates:
+        return None
+    return min(day for day in dates if day is not None)
 
 
 def _names_immigration_agency(name: str) -> bool:

@@ -384,7 +384,8 @@ class TestRealData:
         assert totals.records == rows
         assert sum(figures["reasons"].values()) == totals.events
         assert figures["reasons"]["vague"] > 0
-        # No Oregon pack: the owner-policy baseline's default purpose checks are what finds these.
+        # Oregon's ALPR law (2026) postdates these 2025 searches: the owner-policy baseline's default purpose
+        # checks are what finds these, and the summary says no state law was in force for them.
         assert figures["alerts_by_rule"] == {
             "policy.purpose-missing": figures["reasons"]["missing"],
             "policy.purpose-uninformative": figures["reasons"]["uninformative"],

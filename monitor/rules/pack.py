@@ -11,6 +11,7 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,8 @@ class AppliesTo(_Strict):
     all_owners: bool = False
     owner_states: list[str] = Field(default_factory=list)
     owner_agencies: list[str] = Field(default_factory=list)
+    # A law in force from this day (UTC) on: events before it are not judged by the pack's rules.
+    in_force_from: date | None = None
 
 
 class PackSpec(_Strict):
@@ -162,6 +165,7 @@ class CompiledRule:
     retention_days: int | None = None  # the period a retention rule tests against (None: the owner's own)
     owner_document: tuple[int, ...] = ()  # indexes of citations that stand for the owner's policy document
     supersedes: frozenset[str] = frozenset()
+    in_force_from: date | None = None  # the pack's `applies_to.in_force_from`
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,7 @@ class Pack:
         return owner_state is not None and owner_state in scope.owner_states
 
 
-def _compile_rule(pack_name: str, source: str, rule: RuleSpec) -> CompiledRule:
+def _compile_rule(pack_name: str, source: str, rule: RuleSpec, in_force_from: date | None = None) -> CompiledRule:
     try:
         when = compile_condition(rule.when, "when")
         exception: Predicate = NEVER
@@ -212,6 +216,7 @@ def _compile_rule(pack_name: str, source: str, rule: RuleSpec) -> CompiledRule:
         retention_days=next(iter(periods), None),
         owner_document=tuple(i for i, citation in enumerate(rule.citations) if citation.owner_document),
         supersedes=frozenset(rule.supersedes),
+        in_force_from=in_force_from,
     )
 
 
@@ -245,7 +250,7 @@ def load_pack(text: str, source: str) -> Pack:
         if not rule.id.startswith(spec.id_prefix):
             raise PackError(f"{source}: rule {rule.id}: ids in pack {spec.pack!r} start with {spec.id_prefix!r}")
         seen.add(rule.id)
-    rules = tuple(_compile_rule(spec.pack, source, rule) for rule in spec.rules)
+    rules = tuple(_compile_rule(spec.pack, source, rule, spec.applies_to.in_force_from) for rule in spec.rules)
     return Pack(name=spec.pack, source=source, spec=spec, rules=rules)
 
 
