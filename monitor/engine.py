@@ -518,7 +518,7 @@ class Engine:
             superseded = {rule_id for rule in fired if rule.id in also for rule_id in rule.supersedes}
             fired = [rule for rule in fired if rule.id not in superseded]
         templates = tuple(
-            # Purpose, retention, search and record evidence quote each event's own values: built per event.
+            # Purpose, retention and search evidence quote each event's own values: built per event.
             (
                 rule,
                 None
