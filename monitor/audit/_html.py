@@ -121,7 +121,7 @@ class _View:
             "searches": self.searches,
             "shown": _SHOWN,
             "nav": self._nav(),
-            "no_state_pack": list(tally.owners_without_state_pack),
+            "no_state_law": self.info.no_state_law,
             "single_owner": len(tally.owners) <= 1,
             "headline": self._headline(),
             "findings": self._findings(),
@@ -165,9 +165,9 @@ class _View:
         cards = [
             _card("", _n(totals.events), f"{many} audited"),
             # Nothing found is good news only where state law was checked too.
-            _card("crit" if totals.alerted else ("" if tally.owners_without_state_pack else "ok"), _n(totals.alerted),
+            _card("crit" if totals.alerted else ("" if self.info.no_state_law else "ok"), _n(totals.alerted),
                   f"{many} with findings ({_pct(totals.alerted, totals.events)})"),
-            _card("crit" if critical else ("" if tally.owners_without_state_pack else "ok"), _n(critical),
+            _card("crit" if critical else ("" if self.info.no_state_law else "ok"), _n(critical),
                   "critical alerts"),
             _card("high" if high else "", _n(high), "high alerts"),
             _card("crit" if classes["federal"] else "", _n(classes["federal"]), f"{many} {by} federal agencies"),

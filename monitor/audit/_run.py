@@ -164,7 +164,8 @@ class AuditRun:
         return count
 
     def _retention_of(self, event: AccessEvent) -> int | None:
-        """The owner's retention period (the override, else the policy's); notes owners no state pack covers."""
+        """The retention period searches are measured against: the override, else the owner's policy, else the
+        shortest period a law pack of the owner's sets."""
         owner = event.owner
         key = (owner.agency, owner.ori, owner.state)
         try:
@@ -172,10 +173,9 @@ class AuditRun:
         except KeyError:
             pass
         context = self.engine.owner_context(event)
-        packs = self.engine.packs
-        if not any(packs[rule.pack].spec.applies_to.owner_states for rule in context.rules if rule.pack in packs):
-            self.tally.add_owner_without_state_pack(owner.agency)
         days = self.retention_days if self.retention_days is not None else context.retention_days
+        if days is None and context.retention_periods:
+            days = context.retention_periods[0]
         if len(self._owners) < 100_000:
             self._owners[key] = days
         return days
@@ -194,6 +194,7 @@ class AuditRun:
         writer.close()
         tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
+        self.info.no_state_law = self.engine.owners_without_state_law()
         info = self.info
         report = self.out_dir / "report.html"
         summary = self.out_dir / "summary.md"
@@ -249,11 +250,9 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "queries_without_user": tally.query_without_user,
         "reach": _reach_figures(tally),
         "retention": _retention_figures(tally),
-        # True when some owner's state has no law pack: only the owner's policy was checked for it.
-        "state_pack_missing": bool(tally.owners_without_state_pack),
-        "owners_without_state_pack": list(tally.owners_without_state_pack),
         "invalid_by_reason": dict(tally.errors_by_code),
         "skipped_by_reason": dict(tally.skipped_by_reason),
+        "owners_without_state_law": info.no_state_law,
         "seconds": round(info.seconds, 3),
     }
 

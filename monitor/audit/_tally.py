@@ -17,10 +17,11 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from monitor.alerts import Alert
-from monitor.engine import RETENTION_GRACE_DAYS, mask_identifiers
+from monitor.engine import mask_identifiers
 from monitor.events import AccessEvent
 from monitor.ingest import RowError, Skipped
 from monitor.purpose import Certainty, PurposeCategory, classify_purpose, is_redacted
+from monitor.retention import RETENTION_GRACE_DAYS, past_period, past_retention, reach_seconds
 
 __all__ = [
     "DEVICE_BUCKETS",
@@ -184,11 +185,11 @@ class Retention:
         query = event.query
         assert query is not None
         self.searches += 1
-        start = query.time_frame_start
-        if start is None:
+        seconds = reach_seconds(event)
+        if seconds is None:
             return
         self.with_frame += 1
-        days = (event.occurred_at - start).total_seconds() / 86_400
+        days = seconds / 86_400
         self.reach[_bucket(max(days, 0.0), REACH_BUCKETS)] += 1
         if self.furthest is None or days > self.furthest.value:
             self.furthest = Widest(days, event.event_id, event.occurred_at, event.requester.agency)
@@ -196,9 +197,10 @@ class Retention:
             self.without_period += 1
             return
         self.periods[retention_days] += 1
-        if days > retention_days:
+        # One definition with the rules (monitor.retention): past the period, and past it and the grace.
+        if past_period(seconds, retention_days):
             self.past_period += 1
-            if days > retention_days + self.grace_days:
+            if past_retention(seconds, retention_days):
                 self.past_grace += 1
 
 
@@ -258,10 +260,9 @@ class Tally:
     error_examples: list[RowError] = field(default_factory=list)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     event_types: Counter[str] = field(default_factory=Counter)
-    # how far searches reached, and owners no state law pack covers
+    # how far searches reached
     reach: Reach = field(default_factory=Reach)
     retention: Retention = field(default_factory=Retention)
-    owners_without_state_pack: dict[str, None] = field(default_factory=dict)  # ordered set, capped
     _days: set[date] = field(default_factory=set)
 
     # -- records ----------------------------------------------------------------------------------
@@ -366,11 +367,6 @@ class Tally:
             self._add_retention(_listed(event, alerts, "retention.exceeded", jurisdiction))
 
     # -- helpers ----------------------------------------------------------------------------------
-
-    def add_owner_without_state_pack(self, agency: str) -> None:
-        """Note an owner that no state law pack covers: only its own policy was checked."""
-        if len(self.owners_without_state_pack) < self.caps.listed:
-            self.owners_without_state_pack[agency] = None
 
     def _party(self, table: dict[_K, PartyTally], key: _K) -> PartyTally | None:
         party = table.get(key)
