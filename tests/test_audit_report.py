@@ -208,3 +208,10 @@ class TestSheriffPdfEndToEnd:
         assert shown["past the period and the 1-day grace"] == f"{past_grace:,}"
         assert shown["furthest reach back"] == f"{furthest:,.0f} days"
         assert "No state law pack: only the owner policy was checked." in html
+        # The findings: the owner-policy baseline applies to an owner of any state (issue 11 item 1).
+        blank = sum(row.reason == "" for row in rows)
+        assert figures["events_by_kind"]["retention.exceeded"] == past_grace
+        assert figures["events_by_kind"]["purpose.missing"] == blank
+        assert f"Retention findings: {past_grace:,}</h3>" in section(html, "retention")
+        furthest_row = section(html, "retention").split("Searches reaching back furthest", 1)[1]
+        assert f"{furthest:.0f}" in furthest_row.split("</tr>", 2)[1]
