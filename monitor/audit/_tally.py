@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -113,8 +114,16 @@ REACH_BUCKETS: tuple[tuple[str, float], ...] = (
 )  # fmt: skip
 
 
-def _bucket(value: float, buckets: tuple[tuple[str, float], ...]) -> str:
-    return next(label for label, bound in buckets if value <= bound)
+def _bounds(buckets: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
+    return tuple(bound for _, bound in buckets)
+
+
+_NETWORK_BOUNDS, _DEVICE_BOUNDS, _REACH_BOUNDS = map(_bounds, (NETWORK_BUCKETS, DEVICE_BUCKETS, REACH_BUCKETS))
+
+
+def _bucket(value: float, buckets: tuple[tuple[str, float], ...], bounds: tuple[float, ...]) -> str:
+    """The label of the first bucket whose upper bound is at least `value` (a binary search: once per search)."""
+    return buckets[bisect_left(bounds, value)][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +156,13 @@ class Reach:
         if networks is None:
             self.networks_unknown += 1
         else:
-            self.networks[_bucket(networks, NETWORK_BUCKETS)] += 1
+            self.networks[_bucket(networks, NETWORK_BUCKETS, _NETWORK_BOUNDS)] += 1
             if self.most_networks is None or networks > self.most_networks.value:
                 self.most_networks = Widest(networks, event.event_id, event.occurred_at, event.requester.agency)
         if devices is None:
             self.devices_unknown += 1
         else:
-            self.devices[_bucket(devices, DEVICE_BUCKETS)] += 1
+            self.devices[_bucket(devices, DEVICE_BUCKETS, _DEVICE_BOUNDS)] += 1
             if self.most_devices is None or devices > self.most_devices.value:
                 self.most_devices = Widest(devices, event.event_id, event.occurred_at, event.requester.agency)
 
@@ -190,7 +199,7 @@ class Retention:
             return
         self.with_frame += 1
         days = seconds / 86_400
-        self.reach[_bucket(max(days, 0.0), REACH_BUCKETS)] += 1
+        self.reach[_bucket(max(days, 0.0), REACH_BUCKETS, _REACH_BOUNDS)] += 1
         if self.furthest is None or days > self.furthest.value:
             self.furthest = Widest(days, event.event_id, event.occurred_at, event.requester.agency)
         if retention_days is None:
