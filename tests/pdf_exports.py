@@ -204,7 +204,9 @@ def libreoffice_pdf(csv_path: Path, out_dir: Path, *, grid: bool) -> Path:
 # -- reportlab -----------------------------------------------------------------------------------
 
 
-def reportlab_pdf(rows: list[AuditRow], path: Path, *, columns: tuple[str, ...] = STRIPPED_COLUMNS) -> Path:
+def reportlab_pdf(
+    rows: list[AuditRow], path: Path, *, columns: tuple[str, ...] = STRIPPED_COLUMNS, repeat_header: bool = True
+) -> Path:
     """The rows as another office's report: title, page numbers, centred ruled headers, rows split by pages.
 
     Cells are wrapped by this printer itself (word wrap, long words broken, as a report writer does).
@@ -222,7 +224,8 @@ def reportlab_pdf(rows: list[AuditRow], path: Path, *, columns: tuple[str, ...] 
 
     data = [[wrapped(name, width) for name, width in zip(columns, widths, strict=True)]]
     data += [[wrapped(cell, width) for cell, width in zip(row.cells, widths, strict=True)] for row in rows]
-    table = Table(data, colWidths=widths, repeatRows=1, splitByRow=0, splitInRow=1)  # rows split by page breaks
+    # Rows split by page breaks; the header on every page, or (as some printers do) on the first only.
+    table = Table(data, colWidths=widths, repeatRows=1 if repeat_header else 0, splitByRow=0, splitInRow=1)
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("FONT", (0, 0), (-1, -1), "Helvetica", 7, 8.4), ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7, 8.4),

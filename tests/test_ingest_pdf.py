@@ -118,6 +118,24 @@ class TestOtherLayout:
         assert problems(found) == []
         assert events(found) == events(items(audit_csv))
 
+    def test_header_on_the_first_page_only(self, audit_rows: list[AuditRow], audit_csv: Path, tmp_path: Path) -> None:
+        """Pages without a header are read with the columns of the last header seen."""
+        pdf = reportlab_pdf(audit_rows, tmp_path / "once.pdf", repeat_header=False)
+        found = items(pdf)
+        assert page_count(pdf) >= 4
+        assert problems(found) == []
+        assert events(found) == events(items(audit_csv))
+
+    def test_data_row_spelling_the_header_is_accounted_for(self, tmp_path: Path) -> None:
+        """A row whose cells spell the column names is reported with its page and line, and the rows after it read."""
+        rows = sheriff_audit(seed=6, count=20)
+        header = hand_rows([STRIPPED_COLUMNS])
+        found = items(reportlab_pdf([*rows[:10], *header, *rows[10:]], tmp_path / "twice.pdf"))
+        (odd,) = problems(found)
+        assert " page " in odd.file
+        assert odd.line > 1
+        assert events(found) == events(items(write_csv(rows, tmp_path / "rows.csv")))
+
 
 class TestCommittedFixture:
     def test_fixture_matches_its_csv(self) -> None:

@@ -50,6 +50,7 @@ _IDS = ("id",)
 _DATE_START = re.compile(r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}")
 _LINE_END_HYPHENS = {"\ufffe": "-", "\x02": "-"}  # PDFium's marks for a hyphen that ends a line: it is a "-"
 _FURNITURE_GAP = 3.0  # a gap of this many line heights below the table ends it (a footer follows)
+_ROW_COLUMNS = 4  # text starting at this many columns' left edges makes a line a table row, not a title
 
 # Column names the PDF header is matched against: the search audits' columns (CSV names, normalised).
 KNOWN_COLUMNS: tuple[str, ...] = (
@@ -97,6 +98,7 @@ class _Layout:
 
     names: list[str]
     lefts: list[float]
+    header_top: float = 0.0
     header_bottom: float = 0.0
     join: list[str] = field(default_factory=list)
 
@@ -204,6 +206,7 @@ def _find_header(lines: list[_Line], edges: Sequence[dict[str, Any]] = ()) -> tu
         names = [" ".join(parts) for parts in words]
         if all(name in KNOWN_COLUMNS for name in names):
             layout.names = names
+            layout.header_top = line.top
             layout.header_bottom = lines[below - 1].bottom
             layout.join = ["" if name in _CLOSE_COLUMNS else " " for name in names]
             return layout, below
@@ -253,6 +256,24 @@ def _joined(lines: list[str], join: str) -> str:
     return text
 
 
+def _aligned_columns(line: _Line, layout: _Layout) -> int:
+    """In how many columns a word of the line starts at the column's left edge (cells do; a title's words flow)."""
+    starts = {
+        layout.column(word[0]["x0"])
+        for word in _words(line.chars)
+        if 0 <= word[0]["x0"] - layout.lefts[max(layout.column(word[0]["x0"]), 0)] <= 1.2 * word[0]["size"]
+    }
+    return len(starts)
+
+
+def _header_height(lines: list[_Line], below: int, layout: _Layout) -> int:
+    """How many lines the header row took (its name lines end at index `below`)."""
+    count = 0
+    while count < below and lines[below - 1 - count].bottom > layout.header_top - 0.1:
+        count += 1
+    return count
+
+
 def _continues(row: _Row, layout: _Layout) -> bool:
     """Whether the first row of a page is the rest of a row a page break split: its search time does not
     start a timestamp, and it has no ID or some search-time text (the time's last line: `UTC`)."""
@@ -282,13 +303,21 @@ class _PageReader:
             if lines:
                 raise BadHeader(f"{where}: no table header of a search audit on this page")
             return
+        if found is not None:
+            # Above the header is a title; a line with text in several columns there is a row, never dropped.
+            for line in lines[: start - _header_height(lines, start, layout)]:
+                if _aligned_columns(line, layout) >= _ROW_COLUMNS:
+                    yield RowError(where, line.number, "bad_row: table cells above the page's header row")
         body = lines[start:]
         top = layout.header_bottom if found is not None else (body[0].top - 1 if body else 0.0)
         rules = _horizontals(edges, top, layout.lefts[0])
         if rules:
             # Vertical rules reach the table's foot, also under a row split by the page break (no rule closes it).
-            foot = max((e["bottom"] for e in edges if e["orientation"] == "v" and e["bottom"] > top), default=rules[-1])
-            rows = self._ruled(number, body, layout, rules, max(foot, rules[-1]), where)
+            verticals = [e for e in edges if e["orientation"] == "v" and e["bottom"] > top]
+            foot = max((e["bottom"] for e in verticals), default=rules[-1])
+            # ... and start at its head, also over a row continued from the page before (no rule opens it).
+            head = min((e["top"] for e in verticals), default=rules[0])
+            rows = self._ruled(number, body, layout, rules, (min(head, rules[0]), max(foot, rules[-1])), where)
         else:
             rows = self._anchored(number, body, layout, where)
         first = True
@@ -309,12 +338,13 @@ class _PageReader:
         return row
 
     def _ruled(
-        self, number: int, body: list[_Line], layout: _Layout, rules: list[float], foot: float, where: str
+        self, number: int, body: list[_Line], layout: _Layout, rules: list[float], span: tuple[float, float], where: str
     ) -> Iterator[_Row | RowError]:
+        head, foot = span
         bands: dict[int, list[_Line]] = {}
         for line in body:
             band = bisect_right(rules, line.middle)
-            if line.middle > foot:  # below the table: page furniture
+            if not head < line.middle < foot:  # above or below the table's rules: page furniture
                 continue
             bands.setdefault(band, []).append(line)
         for band in sorted(bands):
@@ -542,7 +572,8 @@ def _parsed(row: _Row, reader: _PageReader, parse: RowParser, path: str) -> Iter
     assert layout is not None
     cells = [_joined(lines, join) for lines, join in zip(row.lines, layout.join, strict=True)]
     where = f"{path} page {row.page}"
-    if cells == layout.names:
+    # Spaces aside: identifier and count columns are joined without them ("Total" + "Networks" + "Searched").
+    if [column_name(cell).replace(" ", "") for cell in cells] == [name.replace(" ", "") for name in layout.names]:
         yield Skipped(where, row.first, "repeated header row")
         return
     out = parse(row.first, row.last, cells)
