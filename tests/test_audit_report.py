@@ -15,6 +15,7 @@ from cli import main
 from monitor.audit import AuditRun
 from monitor.audit._html import _environment
 from monitor.engine import Engine, load_engine
+from monitor.events import Owner, Requester
 from monitor.hashing import Pseudonymizer
 from monitor.ingest import IngestOptions
 from tests.pdf_exports import SHERIFF, libreoffice_pdf, sheriff_audit, write_csv
@@ -178,6 +179,25 @@ class TestStatePackNotice:
         figures, html = run_audit(engine, [events], tmp_path / "out")
         assert figures["owners_without_state_law"] == []
         assert "No state law pack" not in html
+
+
+class TestPdfInput:
+    def test_forked_reader_reads_a_pdf_like_one_core(self, engine: Engine, tmp_path: Path) -> None:
+        """A PDF read in the forked reader (large inputs) gives the same figures and findings as on one core."""
+        fixture = Path(__file__).parent / "fixtures" / "ingest" / "flock-org-audit-stripped-2026.pdf"
+        options = IngestOptions(owner=Owner(agency=SHERIFF, state="WI"), default_requester=Requester(agency=SHERIFF))
+        figures = []
+        for parallel in (False, True):
+            run = AuditRun(engine, tmp_path / str(parallel), parallel=parallel, progress=False)
+            run.audit_files([str(fixture)], None, options)
+            run.finish()
+            found = json.loads((tmp_path / str(parallel) / "summary.json").read_text())
+            found.pop("seconds")
+            figures.append(found)
+        assert figures[0] == figures[1]
+        assert figures[0]["totals"]["events"] == 40
+        assert figures[0]["retention"]["past_grace"] > 0
+        assert (tmp_path / "False" / "findings.csv").read_bytes() == (tmp_path / "True" / "findings.csv").read_bytes()
 
 
 class TestSheriffPdfEndToEnd:
