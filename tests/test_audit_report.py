@@ -149,6 +149,9 @@ class TestReachAndRetention:
         assert "4 searches reached back past the owner's 30-day retention period (the furthest 514 days)" in (
             re.sub(r"<[^>]+>", "", section(html, "headline"))
         )
+        summary = (tmp_path / "out" / "summary.md").read_text()
+        assert "Searches reaching past the retention period (30 days): 4; past it and the 1-day grace: 3" in summary
+        assert "Furthest reach back: 514 days" in summary
 
     def test_retention_days_option_overrides_the_policy(self, engine: Engine, tmp_path: Path) -> None:
         """With a 365-day period given, only the search reaching 514 days back is past it."""
