@@ -205,7 +205,12 @@ def libreoffice_pdf(csv_path: Path, out_dir: Path, *, grid: bool) -> Path:
 
 
 def reportlab_pdf(
-    rows: list[AuditRow], path: Path, *, columns: tuple[str, ...] = STRIPPED_COLUMNS, repeat_header: bool = True
+    rows: list[AuditRow],
+    path: Path,
+    *,
+    columns: tuple[str, ...] = STRIPPED_COLUMNS,
+    repeat_header: bool = True,
+    cover: str | None = None,
 ) -> Path:
     """The rows as another office's report: title, page numbers, centred ruled headers, rows split by pages.
 
@@ -213,7 +218,8 @@ def reportlab_pdf(
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import landscape, letter
-    from reportlab.platypus import SimpleDocTemplate, Table, TableStyle
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
 
     widths = [118, 66, 44, 44, 80, 100, 56, 80, 40, 50, 52, 40][: len(columns)]
 
@@ -240,7 +246,10 @@ def reportlab_pdf(
 
     document = SimpleDocTemplate(str(path), pagesize=landscape(letter), topMargin=40, bottomMargin=36,
                                  leftMargin=24, rightMargin=24)  # fmt: skip
-    document.build([table], onFirstPage=furniture, onLaterPages=furniture)
+    story: list[Flowable] = [table]
+    if cover is not None:  # a records office's letter before the table
+        story = [Paragraph(escape(cover), getSampleStyleSheet()["Normal"]), PageBreak(), table]
+    document.build(story, onFirstPage=furniture, onLaterPages=furniture)
     return path
 
 

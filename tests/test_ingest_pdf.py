@@ -126,6 +126,17 @@ class TestOtherLayout:
         assert problems(found) == []
         assert events(found) == events(items(audit_csv))
 
+    def test_cover_letter_before_the_table(self, audit_rows: list[AuditRow], audit_csv: Path, tmp_path: Path) -> None:
+        """A cover letter page is detected past, reported as skipped with its page, and the table read whole."""
+        letter = "In response to your public records request of 3 March 2026, please find the audit log attached."
+        pdf = reportlab_pdf(audit_rows, tmp_path / "response.pdf", cover=letter)
+        assert detect_format(pdf, pdf.read_bytes()[:64]).name == "flock-network-audit"
+        found = items(pdf)
+        (cover,) = problems(found)
+        assert isinstance(cover, Skipped)
+        assert cover.file.endswith("response.pdf page 1")
+        assert events(found) == events(items(audit_csv))
+
     def test_data_row_spelling_the_header_is_accounted_for(self, tmp_path: Path) -> None:
         """A row whose cells spell the column names is reported with its page and line, and the rows after it read."""
         rows = sheriff_audit(seed=6, count=20)

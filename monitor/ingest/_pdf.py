@@ -19,7 +19,8 @@ How a page becomes records:
   identifier, count and search-type columns and after a hyphen that ends a word (`4a9d-` + `33a0`). A word
   that a column too narrow for it broke without a hyphen (`17:33:43.67` + `7`) cannot be told from two words:
   it is joined with a space, and the row parser then reports the cell (page and line), never drops the row.
-- Text above the header and below the table (titles, `Page 3 of 9`) is page furniture, not records.
+- Text above the header and below the table (titles, `Page 3 of 9`) is page furniture, not records. Pages
+  before the first header (a cover letter, within the first five pages) are each reported as `Skipped`.
 
 Every rebuilt row goes to the format's row parser, so a PDF row gives the same event (and the same event
 id) as the CSV row it was printed from. A row that cannot be rebuilt (text outside every column, a
@@ -43,6 +44,7 @@ PDF_MAGIC = b"%PDF-"
 
 __all__ = ["PDF_MAGIC", "pdf_header_names", "read_pdf"]
 
+_COVER_PAGES = 5  # the table's header is looked for on this many pages (a cover letter may come first)
 _HEADER_SEARCH_LINES = 25  # the header is among the first lines of a page (below a title, if any)
 _CLOSE_COLUMNS = ("id", "total networks searched", "total devices searched", "cameracount", "search type", "userid")
 _ANCHORS = ("search time", "searchdate")
@@ -83,13 +85,11 @@ class _Row:
     first: int
     last: int
     lines: list[list[str]]
-    continued: bool = False  # holds a part carried over from the next page
     opens_page: bool = False  # the first row under the page's header
 
     def extend(self, other: _Row) -> None:
         for mine, theirs in zip(self.lines, other.lines, strict=True):
             mine.extend(theirs)
-        self.continued = True
 
 
 @dataclass(slots=True)
@@ -291,7 +291,9 @@ class _PageReader:
         self.label = label
         self.layout: _Layout | None = None
 
-    def rows(self, number: int, chars: list[dict[str, Any]], edges: list[dict[str, Any]]) -> Iterator[_Row | RowError]:
+    def rows(
+        self, number: int, chars: list[dict[str, Any]], edges: list[dict[str, Any]]
+    ) -> Iterator[_Row | RowError | Skipped]:
         where = f"{self.label} page {number}"
         lines = _lines(chars)
         found = _find_header(lines, edges)
@@ -300,8 +302,8 @@ class _PageReader:
             self.layout, start = found
         layout = self.layout
         if layout is None:
-            if lines:
-                raise BadHeader(f"{where}: no table header of a search audit on this page")
+            if lines:  # a cover letter or a title page: not the table, and said so
+                yield Skipped(where, lines[0].number, "page before the table's first header (a cover page?)")
             return
         if found is not None:
             # Above the header is a title; a line with text in several columns there is a row, never dropped.
@@ -483,15 +485,15 @@ def _pages(pdf: Any, path: str) -> Iterator[tuple[int, list[dict[str, Any]], lis
 
 
 def pdf_header_names(stream: IO[bytes], path: str) -> list[str]:
-    """The column names of the table header on the PDF's first page with text (empty when none is found)."""
+    """The column names of the first table header among the PDF's first pages (empty when none is found)."""
     pdf = _open(stream, path)
     try:
-        for _, chars, edges in _pages(pdf, path):
-            lines = _lines(chars)
-            if not lines:
-                continue
-            found = _find_header(lines, edges)
-            return found[0].names if found else []
+        for number, chars, edges in _pages(pdf, path):
+            found = _find_header(_lines(chars), edges)
+            if found is not None:
+                return found[0].names
+            if number >= _COVER_PAGES:
+                break
     finally:
         _let_go(pdf)
     return []
@@ -504,14 +506,14 @@ def read_pdf(adapter: TableAdapter, stream: IO[bytes], path: str, options: Inges
     try:
         pages = _pages(pdf, path)
         reader = _PageReader(path)
-        first: list[_Row | RowError] = []
+        first: list[_Row | RowError | Skipped] = []
         for number, chars, edges in pages:
-            first = list(reader.rows(number, chars, edges))
-            if reader.layout is not None:
+            first.extend(reader.rows(number, chars, edges))
+            if reader.layout is not None or number >= _COVER_PAGES:
                 break
         layout = reader.layout
         if layout is None:
-            raise BadHeader(f"{path}: no page has a table header; is this a printed search audit?")
+            raise BadHeader(f"{path}: none of the first pages has a table header; is this a printed search audit?")
         if not adapter.accepts(layout.names):
             shown = ", ".join(layout.names[:8])
             raise BadHeader(f"{path}: the table's header ({shown}) is not a {adapter.name} header")
@@ -526,7 +528,7 @@ def _items(
     pdf: Any,
     pages: Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]],
     reader: _PageReader,
-    first: list[_Row | RowError],
+    first: list[_Row | RowError | Skipped],
     parse: RowParser,
     path: str,
 ) -> Iterator[Item]:
@@ -535,7 +537,7 @@ def _items(
         batches = _batches(first, pages, reader)
         for rows in batches:
             for row in rows:
-                if isinstance(row, RowError):
+                if isinstance(row, RowError | Skipped):
                     yield row
                     continue
                 layout = reader.layout
@@ -558,10 +560,10 @@ def _items(
 
 
 def _batches(
-    first: list[_Row | RowError],
+    first: list[_Row | RowError | Skipped],
     pages: Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]],
     reader: _PageReader,
-) -> Iterator[list[_Row | RowError]]:
+) -> Iterator[list[_Row | RowError | Skipped]]:
     yield first
     for number, chars, edges in pages:
         yield list(reader.rows(number, chars, edges))
