@@ -6,8 +6,9 @@ to wrap, two-line Time Frames reaching from hours to more than 500 days back, on
 
 Two ways to print it, as records offices do:
 - `libreoffice_pdf`: the CSV laid out as a clerk sets it up to print (landscape, fit to one page wide, the
-  header row repeated on each page, cells wrapped and top-aligned, with or without grid lines), then printed
-  headless by LibreOffice (`soffice --headless --convert-to pdf`).
+  header row repeated on each page, cells wrapped and top-aligned, with or without grid lines, LibreOffice's
+  default page header (the sheet's name) and footer (`Page N`)), then printed headless by LibreOffice
+  (`soffice --headless --convert-to pdf`).
 - `reportlab_pdf`: a different layout made another way: a title and page numbers, a ruled table with centred
   headers, rows that a page break may split.
 
@@ -165,9 +166,17 @@ def _fods(csv_path: Path, grid: bool) -> str:
  <style:text-properties fo:font-weight="bold"/></style:style>
 <style:page-layout style:name="pl"><style:page-layout-properties fo:page-width="27.94cm" fo:page-height="21.59cm"
  style:print-orientation="landscape" fo:margin="1cm" style:print="{printed}" style:scale-to-X="1"
- style:scale-to-Y="0"/></style:page-layout>
+ style:scale-to-Y="0"/>
+ <style:header-style>
+  <style:header-footer-properties fo:min-height="0.6cm" fo:margin-bottom="0.2cm"/></style:header-style>
+ <style:footer-style>
+  <style:header-footer-properties fo:min-height="0.6cm" fo:margin-top="0.2cm"/></style:footer-style>
+</style:page-layout>
 </office:automatic-styles>
-<office:master-styles><style:master-page style:name="pm" style:page-layout-name="pl"/></office:master-styles>
+<office:master-styles><style:master-page style:name="pm" style:page-layout-name="pl">
+ <style:header><text:p><text:sheet-name>audit</text:sheet-name></text:p></style:header>
+ <style:footer><text:p>Page <text:page-number>1</text:page-number></text:p></style:footer>
+</style:master-page></office:master-styles>
 <office:body><office:spreadsheet><table:table table:name="audit" table:style-name="ta">
 {"".join(f'<table:table-column table:style-name="co{i}"/>' for i in range(len(widths)))}
 <table:table-header-rows>{row(table[0], "hd")}</table:table-header-rows>
