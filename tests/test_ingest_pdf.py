@@ -126,6 +126,21 @@ class TestOtherLayout:
         assert problems(found) == []
         assert events(found) == events(items(audit_csv))
 
+    def test_row_over_several_pages(self, tmp_path: Path) -> None:
+        """A reason thousands of characters long, printed over several pages, is rebuilt whole in its one row."""
+        from dataclasses import replace
+
+        rows = sheriff_audit(seed=8, count=12)
+        reason = " ".join(["suspect vehicle seen near the county fairgrounds"] * 120)
+        rows[5] = replace(rows[5], cells=(*rows[5].cells[:5], reason, *rows[5].cells[6:]), reason=reason)
+        pdf = reportlab_pdf(rows, tmp_path / "long.pdf")
+        assert page_count(pdf) >= 4
+        found = items(pdf)
+        assert problems(found) == []
+        assert events(found) == events(items(write_csv(rows, tmp_path / "long.csv")))
+        assert events(found)[5].query is not None
+        assert events(found)[5].query.reason == reason
+
     def test_cover_letter_before_the_table(self, audit_rows: list[AuditRow], audit_csv: Path, tmp_path: Path) -> None:
         """A cover letter page is detected past, reported as skipped with its page, and the table read whole."""
         letter = "In response to your public records request of 3 March 2026, please find the audit log attached."
