@@ -25,6 +25,7 @@ if [ "${1:-}" = "--full" ]; then
   missing=()
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  command -v openssl >/dev/null || missing+=(openssl)  # certificates of the secured test broker
   # LibreOffice prints the test audits to PDF as records offices do (tests/test_ingest_pdf.py).
   command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui fonts-liberation2)
   if [ ${#missing[@]} -gt 0 ]; then
