@@ -60,15 +60,6 @@ class CheckSummary:
             lines.append(f"check: ... and {len(self.no_state_law) - _LISTED_OWNERS} more owners with no state law pack")
         return "\n".join(lines)
 
-
-_LISTED_OWNERS = 10
-
-
-def _no_state_law_line(entry: dict[str, object]) -> str:
-    state = entry["state"] or "state unknown"
-    unlisted = "" if entry["in_policy_file"] else " (not in the policy file: owner-policy defaults only)"
-    return f"check: {entry['owner']} ({state}): {entry['note']}{unlisted}"
-
     def merge(self, other: CheckSummary) -> None:
         """Add another input's counts to these."""
         self.events += other.events
@@ -79,12 +70,23 @@ def _no_state_law_line(entry: dict[str, object]) -> str:
         self.unreadable_inputs += other.unreadable_inputs
         self.alerts.update(other.alerts)
         self.by_kind.update(other.by_kind)
+        if other.no_state_law:  # the engine's list covers every input judged so far: the latest is complete
+            self.no_state_law = other.no_state_law
 
     def exit_status(self) -> int:
         """1 when any alert; else 2 when any record or input could not be used; else 0 (module docstring)."""
         if self.alerted:
             return EXIT_ALERTS
         return EXIT_UNUSABLE if self.invalid or self.unreadable_inputs else EXIT_CLEAN
+
+
+_LISTED_OWNERS = 10
+
+
+def _no_state_law_line(entry: dict[str, object]) -> str:
+    state = entry["state"] or "state unknown"
+    unlisted = "" if entry["in_policy_file"] else " (not in the policy file: owner-policy defaults only)"
+    return f"check: {entry['owner']} ({state}): {entry['note']}{unlisted}"
 
 
 def check_items(

@@ -301,3 +301,33 @@ class TestPastPeriod:
         assert past_period(half_day_past, 30)
         assert not past_retention(half_day_past, 30)
         assert not past_period(30 * 86_400, 30)
+
+
+class TestCheckCommand:
+    def test_two_inputs_keep_the_note(self, tmp_path: Path) -> None:
+        """`alpr-monitor check` over two files: the closing summary names the owner with no state law pack."""
+        import os
+        import subprocess
+        import sys
+
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(f"owners:\n  - {{id: so, agency: {SHERIFF}, state: TX, retention_days: 30}}\n")
+        first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+        first.write_text(json.dumps(json.loads(_encoded(event(event_id="a")))) + "\n")
+        second.write_text(json.dumps(json.loads(_encoded(event(event_id="b", query={"reason": None})))) + "\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "check", "--policy", str(policy), str(first), str(second)],
+            capture_output=True,
+            env={**os.environ, "ALPR_PSEUDONYM_KEY": "baseline-tests-key-0123456789"},
+            timeout=60,
+        )
+        assert result.returncode == 1
+        lines = result.stderr.decode().splitlines()
+        assert lines[-1] == f"check: {SHERIFF} (TX): {NO_STATE_LAW}"
+        assert [json.loads(row)["rule_id"] for row in result.stdout.decode().splitlines()] == ["policy.purpose-missing"]
+
+
+def _encoded(ev: AccessEvent) -> bytes:
+    from monitor.events import encode_event
+
+    return encode_event(ev)
