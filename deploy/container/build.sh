@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Build the alpr-monitor image with podman; prints the image reference (localhost/alpr-monitor:<version>-<key>).
+#   deploy/container/build.sh
+# No registry is needed: the base comes from base.sh (mmdebstrap, cached), the wheels are built here on the
+# host, and the build itself runs without network. The tag carries a key of everything that goes into the
+# image (sources, pyproject, Containerfile, base), so an unchanged tree is not rebuilt.
+# Env: ALPR_IMAGE (repository, default localhost/alpr-monitor), CONTAINERS_CONF (default: containers.conf here).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="${ALPR_DEPLOY_CACHE:-$root/.cache/deploy}"
+repository="${ALPR_IMAGE:-localhost/alpr-monitor}"
+python="${PYTHON:-$root/.venv/bin/python}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
+
+base="$("$here/base.sh")"
+version="$("$python" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' \
+  "$root/pyproject.toml")"
+key="$(
+  cd "$root"
+  { echo "$base"; find monitor streams cli -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z \
+      | xargs -0 sha256sum; sha256sum pyproject.toml README.md LICENSE "$here/Containerfile"; } | sha256sum | cut -c1-12
+)"
+image="$repository:$version-$key"
+
+mkdir -p "$cache"
+exec 9>"$cache/build.lock"
+flock 9
+if podman image exists "$image"; then
+  echo "$image"
+  exit 0
+fi
+
+context="$(mktemp -d "$cache/context.XXXXXX")"
+trap 'rm -rf "$context"' EXIT
+# The project and its dependencies as wheels for the base's Python (the same 3.11 as this machine's).
+"$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$context/wheels" "$root" >&2
+podman build --quiet --network=none --pull=never --file "$here/Containerfile" \
+  --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" --tag "$image" "$context" >/dev/null
+# Earlier builds of this repository are superseded; drop them (and their dangling stages) to bound disk use.
+podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repository" | grep -vxF "$image" \
+  | xargs --no-run-if-empty podman rmi --force >/dev/null 2>&1 || true
+podman image prune --force >/dev/null 2>&1 || true
+echo "$image"
