@@ -116,7 +116,7 @@ class TestComposePrometheus:
 
 class TestSampleLoader:
     def test_sample_file_is_the_builtin_sample(self) -> None:
-        """sample.jsonl is the demo's sample (without its deliberately broken message), as streams/sample.py makes it."""
+        """sample.jsonl is the demo's sample (less its deliberately broken message), as streams/sample.py makes it."""
         expected = [m.value.decode() for m in sample_messages(SAMPLE_NOW) if m.expect != ("dlq",)]
         assert (COMPOSE_DIR / "sample.jsonl").read_text().splitlines() == expected
 

@@ -157,9 +157,10 @@ class TestUnitContract:
             assert name in CONTRACT_FILE_VARS, name
             assert value.startswith("%d/"), name
             assert value.removeprefix("%d/") in credentials, name
-        assert all(value.split(":", 1)[1].startswith("/etc/alpr-monitor/credentials/") for value in _values(
-            path, "LoadCredential"
-        ))
+        assert all(
+            value.split(":", 1)[1].startswith("/etc/alpr-monitor/credentials/")
+            for value in _values(path, "LoadCredential")
+        )
 
     def test_worker_state_lives_in_its_state_directory(self) -> None:
         """The worker's data dir is its StateDirectory under %S, the only place it may write."""

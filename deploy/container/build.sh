@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the alpr-monitor image with podman; prints the image reference (localhost/alpr-monitor:<version>-<key>).
+# Build the alpr-monitor image with podman; prints its reference (localhost/alpr-monitor:<version>-<key>) and
+# also tags it <version> (localhost/alpr-monitor:0.1.0, the name compose and the chart use).
 #   deploy/container/build.sh
 # No registry is needed: the base comes from base.sh (mmdebstrap, cached), the wheels are built here on the
 # host, and the build itself runs without network. The tag carries a key of everything that goes into the
@@ -28,6 +29,7 @@ mkdir -p "$cache"
 exec 9>"$cache/build.lock"
 flock 9
 if podman image exists "$image"; then
+  podman tag "$image" "$repository:$version"
   echo "$image"
   exit 0
 fi
@@ -42,4 +44,6 @@ podman build --quiet --network=none --pull=never --file "$here/Containerfile" \
 podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repository" | grep -vxF "$image" \
   | xargs --no-run-if-empty podman rmi --force >/dev/null 2>&1 || true
 podman image prune --force >/dev/null 2>&1 || true
+# The plain version tag (what compose and the chart name) follows the latest build.
+podman tag "$image" "$repository:$version"
 echo "$image"
