@@ -38,7 +38,7 @@ fi
 # and the KEDA / Prometheus-operator CRD models (npm) check the chart, all under the gitignored .tools/.
 if [ "${1:-}" = "--full" ]; then
   deploy_missing=()
-  for tool in podman:podman buildah:buildah mmdebstrap:mmdebstrap docker-compose:docker-compose \
+  for tool in podman:podman runc:runc buildah:buildah mmdebstrap:mmdebstrap docker-compose:docker-compose \
               systemd-analyze:systemd node:nodejs npm:npm; do
     command -v "${tool%%:*}" >/dev/null || deploy_missing+=("${tool#*:}")
   done
@@ -46,7 +46,7 @@ if [ "${1:-}" = "--full" ]; then
   [ -x "$go" ] || { deploy_missing+=(golang-go); go=/usr/bin/go; }
   if [ ${#deploy_missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${deploy_missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${deploy_missing[@]}" >/dev/null
   fi
   tools="$PWD/.tools"
   mkdir -p "$tools/bin" "$tools/npm"

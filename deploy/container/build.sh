@@ -40,10 +40,11 @@ trap 'rm -rf "$context"' EXIT
 "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$context/wheels" "$root" >&2
 podman build --quiet --network=none --pull=never --file "$here/Containerfile" \
   --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" --tag "$image" "$context" >/dev/null
-# Earlier builds of this repository are superseded; drop them (and their dangling stages) to bound disk use.
-podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$repository" | grep -vxF "$image" \
-  | xargs --no-run-if-empty podman rmi --force >/dev/null 2>&1 || true
-podman image prune --force >/dev/null 2>&1 || true
+# Bound disk use without pulling an image from under a test session of another checkout on this machine:
+# only images of this project (and dangling build stages) older than six hours go.
+podman image prune --all --force --filter label=org.opencontainers.image.title=alpr-monitor --filter until=6h \
+  >/dev/null 2>&1 || true
+podman image prune --force --filter until=6h >/dev/null 2>&1 || true
 # The plain version tag (what compose and the chart name) follows the latest build.
 podman tag "$image" "$repository:$version"
 echo "$image"
