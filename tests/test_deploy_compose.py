@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from monitor.events import decode_event
+from monitor.notify.config import load_endpoints, resolve_endpoints
 from streams.sample import sample_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,12 @@ class TestSampleLoader:
         """Each line decodes with the strict v1 model, so `produce` sends all of them."""
         lines = (COMPOSE_DIR / "sample.jsonl").read_bytes().splitlines()
         assert len({decode_event(line).event_id for line in lines}) == len(lines)
+
+
+class TestComposeNotifier:
+    def test_endpoints_file_resolves_with_the_compose_environment(self, resolved: dict[str, Any]) -> None:
+        """The notifier's endpoints file loads, and every variable it names is set by the compose file."""
+        endpoints = load_endpoints(COMPOSE_DIR / "notifier" / "endpoints.yaml")
+        environment = {key: str(value) for key, value in resolved["services"]["notifier"]["environment"].items()}
+        receivers = resolve_endpoints(endpoints, environment)
+        assert [receiver.endpoint.name for receiver in receivers] == ["evaluation-webhook"]
