@@ -145,6 +145,21 @@ class TestChartSchemas:
         summary = json.loads(proc.stdout)["summary"]
         assert summary == {"valid": 11, "invalid": 0, "errors": 0, "skipped": 3}
 
+    def test_kubeconform_accepts_a_minimal_install(self, schemas: dict[str, Path], tmp_path: Path) -> None:
+        """Without KEDA, notifier, NetworkPolicy and Prometheus-operator objects the rest still validates."""
+        flags = [
+            f"--set={name}=false"
+            for name in (
+                "keda.enabled", "notifier.enabled", "networkPolicy.enabled",
+                "serviceMonitor.enabled", "prometheusRule.enabled", "serviceAccount.create",
+            )
+        ]  # fmt: skip
+        text = _template_text(*flags)
+        kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(text) if doc)
+        assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]
+        proc = _kubeconform(text, schemas["1.37.0"], "1.37.0", tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
     def test_kubeconform_rejects_a_wrong_field(self, schemas: dict[str, Path], tmp_path: Path) -> None:
         """The same check fails on a security context whose read-only flag is a string (so it can fail)."""
         text = _template_text().replace("readOnlyRootFilesystem: true", 'readOnlyRootFilesystem: "yes"')
