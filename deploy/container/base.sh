@@ -28,19 +28,26 @@ flock 9
 if ! podman image exists "$image"; then
   if [ ! -s "$tarball" ]; then
     # python3 (3.11) and ca-certificates (Kafka TLS against the system trust store) at run time; python3-venv
-    # to build the virtual environment; tzdata for zoneinfo. No docs, man pages or locales.
+    # to build the virtual environment; tzdata for zoneinfo. No docs, man pages or locales. The merged-usr
+    # hook makes the merged /usr layout itself; otherwise the usrmerge package comes in and brings all of
+    # Perl (about 47 MB) with it.
     SOURCE_DATE_EPOCH=0 mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --include=python3,python3-venv,ca-certificates,tzdata \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
       --aptopt='APT::Install-Recommends "false"' \
-      "$suite" "$tarball.tmp" "${sources[@]}" >&2
+      "$suite" "$tarball.tmp" "${sources[@]}" >"$cache/base.log" 2>&1 \
+      || { tail -n 40 "$cache/base.log" >&2; echo "base.sh: mmdebstrap failed (log: $cache/base.log)" >&2; exit 1; }
     mv "$tarball.tmp" "$tarball"
     # Older tarballs of this base are dead weight.
     find "$cache" -maxdepth 1 -name "base-$suite-*.tar" ! -name "base-$suite-$key.tar" -delete
   fi
   podman import --quiet \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'CMD ["/usr/bin/python3"]' \
-    "$tarball" "$image" >/dev/null
+    --change 'LABEL org.opencontainers.image.title=alpr-debian' "$tarball" "$image" >/dev/null
+  # Superseded bases: only those older than six hours, so another checkout's build is never pulled from under it.
+  podman image prune --all --force --filter label=org.opencontainers.image.title=alpr-debian --filter until=6h \
+    >/dev/null 2>&1 || true
 fi
 echo "$image"
