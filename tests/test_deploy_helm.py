@@ -242,6 +242,12 @@ class TestChartSecurity:
             assert "valueFrom" in env["ALPR_KAFKA_SASL_USERNAME"]
             assert env["ALPR_KAFKA_SASL_PASSWORD_FILE"]["value"].startswith("/var/run/secrets/alpr-monitor/")
 
+    def test_sasl_user_name_can_be_a_plain_value(self) -> None:
+        """kafka.saslUsername (Strimzi: the KafkaUser's name) replaces the Secret key; the password stays a file."""
+        env = _env(_container("worker", "--set", "kafka.saslUsername=alpr-worker"))
+        assert env["ALPR_KAFKA_SASL_USERNAME"] == {"name": "ALPR_KAFKA_SASL_USERNAME", "value": "alpr-worker"}
+        assert "ALPR_KAFKA_SASL_PASSWORD_FILE" in env
+
     def test_network_policy_limits_the_worker(self) -> None:
         """The worker accepts only scrapes of its metrics port and talks only to DNS and the Kafka ports."""
         policy = _one(_render(), "NetworkPolicy", "alpr-alpr-monitor-worker")["spec"]

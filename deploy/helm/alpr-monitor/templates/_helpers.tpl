@@ -85,7 +85,10 @@ seccompProfile:
 {{- end }}
 - name: ALPR_KAFKA_SSL_CHECK_HOSTNAME
   value: {{ $k.sslCheckHostname | quote }}
-{{- if and $c.secretName $c.saslUsernameKey }}
+{{- if $k.saslUsername }}
+- name: ALPR_KAFKA_SASL_USERNAME
+  value: {{ $k.saslUsername | quote }}
+{{- else if and $c.secretName $c.saslUsernameKey }}
 - name: ALPR_KAFKA_SASL_USERNAME
   valueFrom:
     secretKeyRef:
