@@ -160,6 +160,16 @@ class TestChartSchemas:
         proc = _kubeconform(text, schemas["1.37.0"], "1.37.0", tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
+    def test_check_script_runs_every_check(self) -> None:
+        """deploy/helm/ci/check.sh (what an operator runs) lints, validates 11 objects and the 3 CRD objects."""
+        proc = subprocess.run(
+            [str(CI / "check.sh"), "1.33.0"], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
+        assert "Valid: 11, Invalid: 0, Errors: 0, Skipped: 3" in proc.stdout
+        assert proc.stdout.count(": valid") == 3
+
     def test_kubeconform_rejects_a_wrong_field(self, schemas: dict[str, Path], tmp_path: Path) -> None:
         """The same check fails on a security context whose read-only flag is a string (so it can fail)."""
         text = _template_text().replace("readOnlyRootFilesystem: true", 'readOnlyRootFilesystem: "yes"')
