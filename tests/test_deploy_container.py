@@ -31,6 +31,8 @@ from streams.sample import sample_messages
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINER_DIR = ROOT / "deploy" / "container"
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"
+SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
+DEPLOY_SCRIPTS = [CONTAINER_DIR / "build.sh", CONTAINER_DIR / "base.sh", ROOT / "deploy" / "helm" / "ci" / "check.sh"]
 BUILD_TIMEOUT_S = 1800  # a cold build (base rootfs + wheels) on a loaded 2-core machine
 RUN_DEADLINE_S = 120.0
 # What every run in these tests adds to `podman run`: the hardening the deployment files ask for too.
@@ -74,7 +76,15 @@ def image() -> str:
 def _hadolint(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "Containerfile"
     path.write_text(text)
-    return subprocess.run([str(HADOLINT), "--no-color", str(path)], capture_output=True, text=True, check=False)
+    # shellcheck on PATH: hadolint then also checks the shell of every RUN line.
+    env = {**os.environ, "PATH": f"{SHELLCHECK.parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(HADOLINT), "--no-color", str(path)], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def _shellcheck(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SHELLCHECK), *map(str, paths)], capture_output=True, text=True, check=False)
 
 
 class TestContainerfile:
@@ -97,6 +107,22 @@ class TestContainerfile:
         assert len(entry) == 2
         for line in entry:
             json.loads(line.split(None, 1)[1])
+
+
+class TestDeployScripts:
+    def test_shellcheck_passes(self) -> None:
+        """shellcheck finds nothing in the image and chart scripts."""
+        proc = _shellcheck(*DEPLOY_SCRIPTS)
+        assert proc.returncode == 0, proc.stdout
+
+    def test_shellcheck_catches_an_unquoted_expansion(self, tmp_path: Path) -> None:
+        """The same check flags build.sh with its wheel directory left unquoted (so the check above can fail)."""
+        script = tmp_path / "build.sh"
+        text = (CONTAINER_DIR / "build.sh").read_text()
+        script.write_text(text.replace('--wheel-dir "$context/wheels"', "--wheel-dir $context/wheels"))
+        proc = _shellcheck(script)
+        assert proc.returncode != 0
+        assert "SC2086" in proc.stdout
 
 
 class TestImage:
