@@ -125,6 +125,12 @@ class TestChartLint:
         assert proc.returncode != 0
         assert "inputPartitions" in proc.stderr
 
+    def test_values_schema_refuses_a_misspelt_value(self) -> None:
+        """A misspelt value (keda.maxReplicas for maxReplicaCount) is refused instead of silently ignored."""
+        proc = _helm("template", "alpr", str(CHART), "--set", "keda.maxReplicas=3")
+        assert proc.returncode != 0
+        assert "'maxReplicas' not allowed" in proc.stderr
+
     def test_every_expected_object_is_rendered(self) -> None:
         """Deployments, Services, PDBs, NetworkPolicies, ConfigMaps, ServiceAccount and the CRD objects are there."""
         kinds = sorted(doc["kind"] for doc in _render())
