@@ -31,6 +31,7 @@ from rich.text import Text
 
 from monitor.alerts import Alert, decode_alert
 from monitor.hashing import Pseudonymizer
+from monitor.kafka_security import PLAINTEXT
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
 from monitor.settings import Settings
@@ -191,7 +192,8 @@ async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, co
             return EXIT_UNUSABLE
         cleanup.callback(cluster.close)
         demo_settings = settings.model_copy(
-            update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir)}
+            # The embedded mock cluster speaks plaintext only, whatever ALPR_KAFKA_* say.
+            update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir), "kafka": PLAINTEXT}
         )
         cluster.create_topics(settings.input_topic, settings.alerts_topic, settings.dlq_topic)
         url = f"http://{settings.metrics_host}:{server.port}/metrics"
