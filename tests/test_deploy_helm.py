@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from monitor.kafka_security import load_kafka_security
+from monitor.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "alpr-monitor"
@@ -353,3 +357,60 @@ class TestChartMonitoring:
         assert yaml.safe_load(custom["data"]["policy.yaml"]) == {"version": "test-policy", "owners": []}
         worker_env = _env(_container("worker"))
         assert worker_env["ALPR_POLICY_PATH"]["value"] == "/etc/alpr-monitor/policy/policy.yaml"
+
+
+# Chart values for the connections operators use, and the protocol the worker must end up with.
+KAFKA_VARIANTS = {
+    "sasl-scram": ((), "SASL_SSL"),
+    "strimzi-scram": (
+        ("--set", "kafka.saslUsername=alpr-worker", "--set", "kafka.ca.secretName=my-cluster-cluster-ca-cert"),
+        "SASL_SSL",
+    ),
+    "mtls": (
+        (
+            "--set",
+            "kafka.securityProtocol=SSL",
+            "--set",
+            "kafka.credentials.clientCertKey=user.crt",
+            "--set",
+            "kafka.credentials.clientKeyKey=user.key",
+            "--set",
+            "kafka.ca.secretName=cluster-ca",
+        ),
+        "SSL",
+    ),
+    "plaintext": (("--set", "kafka.securityProtocol=PLAINTEXT"), "PLAINTEXT"),
+}
+
+
+class TestChartKafkaSettings:
+    @pytest.mark.parametrize("variant", KAFKA_VARIANTS)
+    def test_worker_settings_load_from_the_rendered_pod(
+        self, variant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The env the chart renders loads with the project's own settings, secrets read from the mounted files."""
+        flags, protocol = KAFKA_VARIANTS[variant]
+        pod = _deployment("worker", *flags)["spec"]["template"]["spec"]
+        mounted = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        for name in [name for name in os.environ if name.startswith("ALPR_")]:
+            monkeypatch.delenv(name)
+        for item in pod["containers"][0]["env"]:
+            value = item.get("value") or f"from-secret-{item['valueFrom']['secretKeyRef']['key']}"
+            if value.startswith("/var/run/secrets/"):
+                assert str(Path(value).parent) in mounted, item["name"]
+                # The Secret's file, as the kubelet would write it, under a test directory.
+                value = str(tmp_path / value.removeprefix("/"))
+                Path(value).parent.mkdir(parents=True, exist_ok=True)
+                Path(value).write_text("secret-file-content-0123456789\n")
+            monkeypatch.setenv(item["name"], value)
+        security = load_kafka_security()
+        assert security.security_protocol == protocol
+        assert Settings().pseudonym_key is not None
+
+    def test_plaintext_mounts_no_kafka_secret(self) -> None:
+        """With PLAINTEXT the pod neither names nor mounts a Kafka credentials Secret that may not exist."""
+        pod = _deployment("worker", "--set", "kafka.securityProtocol=PLAINTEXT")["spec"]["template"]["spec"]
+        assert {v["name"] for v in pod["volumes"]} == {"pseudonym-key", "tmp", "policy", "data"}
+        assert [e["name"] for e in pod["containers"][0]["env"] if e["name"].startswith("ALPR_KAFKA_")] == [
+            "ALPR_KAFKA_SECURITY_PROTOCOL"
+        ]

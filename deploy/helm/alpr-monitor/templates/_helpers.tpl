@@ -71,6 +71,29 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* Which parts of the Kafka security settings apply: SASL variables only with SASL_*, TLS files only with
+SSL/SASL_SSL (the worker refuses the others as incoherent, exit 2). */}}
+{{- define "alpr.kafkaSasl" -}}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}true{{ end -}}
+{{- end -}}
+
+{{- define "alpr.kafkaTls" -}}
+{{- if has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL") }}true{{ end -}}
+{{- end -}}
+
+{{/* The credentials Secret is mounted only when a key of it is used. */}}
+{{- define "alpr.kafkaCredentialsMounted" -}}
+{{- $c := .Values.kafka.credentials -}}
+{{- if $c.secretName -}}
+{{- if and (include "alpr.kafkaSasl" .) $c.saslPasswordKey }}true{{ end -}}
+{{- if and (include "alpr.kafkaTls" .) (or $c.clientCertKey $c.clientKeyKey $c.clientKeyPasswordKey) }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "alpr.kafkaCaMounted" -}}
+{{- if and (include "alpr.kafkaTls" .) .Values.kafka.ca.secretName }}true{{ end -}}
+{{- end -}}
+
 {{/* Kafka connection settings (contract: ALPR_KAFKA_*), secrets by file from the mounted Secrets. */}}
 {{- define "alpr.kafkaEnv" -}}
 {{- $k := .Values.kafka -}}
@@ -79,12 +102,11 @@ seccompProfile:
   value: {{ $k.broker | quote }}
 - name: ALPR_KAFKA_SECURITY_PROTOCOL
   value: {{ $k.securityProtocol | quote }}
+{{- if include "alpr.kafkaSasl" . }}
 {{- if $k.saslMechanism }}
 - name: ALPR_KAFKA_SASL_MECHANISM
   value: {{ $k.saslMechanism | quote }}
 {{- end }}
-- name: ALPR_KAFKA_SSL_CHECK_HOSTNAME
-  value: {{ $k.sslCheckHostname | quote }}
 {{- if $k.saslUsername }}
 - name: ALPR_KAFKA_SASL_USERNAME
   value: {{ $k.saslUsername | quote }}
@@ -99,6 +121,10 @@ seccompProfile:
 - name: ALPR_KAFKA_SASL_PASSWORD_FILE
   value: /var/run/secrets/alpr-monitor/kafka/{{ $c.saslPasswordKey }}
 {{- end }}
+{{- end }}
+{{- if include "alpr.kafkaTls" . }}
+- name: ALPR_KAFKA_SSL_CHECK_HOSTNAME
+  value: {{ $k.sslCheckHostname | quote }}
 {{- if and $c.secretName $c.clientCertKey }}
 - name: ALPR_KAFKA_SSL_CERT_FILE
   value: /var/run/secrets/alpr-monitor/kafka/{{ $c.clientCertKey }}
@@ -111,9 +137,10 @@ seccompProfile:
 - name: ALPR_KAFKA_SSL_KEY_PASSWORD_FILE
   value: /var/run/secrets/alpr-monitor/kafka/{{ $c.clientKeyPasswordKey }}
 {{- end }}
-{{- if $k.ca.secretName }}
+{{- if include "alpr.kafkaCaMounted" . }}
 - name: ALPR_KAFKA_SSL_CA_FILE
   value: /var/run/secrets/alpr-monitor/kafka-ca/{{ $k.ca.key }}
+{{- end }}
 {{- end }}
 - name: ALPR_PSEUDONYM_KEY_FILE
   value: /var/run/secrets/alpr-monitor/pseudonym/{{ .Values.pseudonymKey.key }}
@@ -124,12 +151,12 @@ seccompProfile:
 {{- end -}}
 
 {{- define "alpr.secretMounts" -}}
-{{- if .Values.kafka.credentials.secretName }}
+{{- if include "alpr.kafkaCredentialsMounted" . }}
 - name: kafka-credentials
   mountPath: /var/run/secrets/alpr-monitor/kafka
   readOnly: true
 {{- end }}
-{{- if .Values.kafka.ca.secretName }}
+{{- if include "alpr.kafkaCaMounted" . }}
 - name: kafka-ca
   mountPath: /var/run/secrets/alpr-monitor/kafka-ca
   readOnly: true
@@ -142,13 +169,13 @@ seccompProfile:
 {{- end -}}
 
 {{- define "alpr.secretVolumes" -}}
-{{- if .Values.kafka.credentials.secretName }}
+{{- if include "alpr.kafkaCredentialsMounted" . }}
 - name: kafka-credentials
   secret:
     secretName: {{ .Values.kafka.credentials.secretName }}
     defaultMode: 0440
 {{- end }}
-{{- if .Values.kafka.ca.secretName }}
+{{- if include "alpr.kafkaCaMounted" . }}
 - name: kafka-ca
   secret:
     secretName: {{ .Values.kafka.ca.secretName }}
