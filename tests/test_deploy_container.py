@@ -218,7 +218,7 @@ def container_name() -> Iterator[str]:
 @pytest.mark.kafka
 class TestWorkerImageOnKafka:
     async def test_worker_in_the_image_alerts_on_a_known_stream(
-        self, image: str, kafka_broker: KafkaBroker, reference_engine: Engine, container_name: str
+        self, image: str, kafka_broker: KafkaBroker, reference_engine: Engine, container_name: str, tmp_path: Path
     ) -> None:
         """The containerised worker (host loopback network) turns a known stream into exactly the expected alerts."""
         name = f"image-{uuid.uuid4().hex[:10]}"
@@ -236,11 +236,16 @@ class TestWorkerImageOnKafka:
             "ALPR_ALERTS_TOPIC": alerts,
             "ALPR_DLQ_TOPIC": dlq,
             "ALPR_APP_ID": name,
-            "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
+            # The key as a mounted secret file, the way the chart and the systemd units hand it over.
+            "ALPR_PSEUDONYM_KEY_FILE": "/run/secrets/alpr-monitor/pseudonym-key",
             "ALPR_METRICS_HOST": "127.0.0.1",
             "ALPR_METRICS_PORT": str(port),
         }
+        key_file = tmp_path / "pseudonym-key"
+        key_file.write_bytes(PSEUDONYM_KEY + b"\n")
+        key_file.chmod(0o644)
         flags = [item for key, value in env.items() for item in ("-e", f"{key}={value}")]
+        flags.append(f"--volume={key_file}:/run/secrets/alpr-monitor/pseudonym-key:ro")
         started = _podman("run", "--detach", "--name", container_name, *HARDENED, "--network=host", *flags, image)
         assert started.returncode == 0, started.stderr
         await _produce(kafka_broker.bootstrap, source, stream.messages)
