@@ -1,8 +1,16 @@
 """`alpr-monitor check`: the live classifier, run offline over files.
 
 Alerts go to standard output as JSON lines; unreadable records go to standard error with file, line
-and reason, and are counted in the summary. Exit 0: no alert; 1: at least one alert; 2: the input or
-the policy could not be used.
+and reason, and are counted in the summary. No input can make it crash: an event the engine fails on
+is reported like an unreadable record (`engine_error`), and a reader that fails stops that input with a
+message, never a traceback.
+
+Exit status, the most serious outcome first:
+1: at least one alert (whatever else happened: a violation is what the caller must act on first);
+2: no alert, but the input or the policy could not be used, in whole or in part (an unreadable file, or
+   any invalid record: a record that was not judged may have hidden a violation, so the run is not clean);
+0: every record was read and judged, and none gave an alert (skipped records, such as blank lines or
+   repeated vendor rows, are not records to judge).
 """
 
 from __future__ import annotations
@@ -11,12 +19,12 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import BinaryIO, TextIO
 
 from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
+from monitor.failures import exception_site, failure_of
 from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events
 
 __all__ = ["CheckSummary", "check_items", "run_check"]
@@ -33,6 +41,7 @@ class CheckSummary:
     alerted: int = 0
     invalid: int = 0
     skipped: int = 0
+    unreadable_inputs: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
 
@@ -42,7 +51,25 @@ class CheckSummary:
             f"check: {self.events + self.invalid + self.skipped} records: {self.events} events "
             f"({self.clean} clean, {self.alerted} alerted), {self.invalid} invalid, {self.skipped} skipped; "
             f"{sum(self.alerts.values())} alerts ({severities})"
+            + (f"; {self.unreadable_inputs} inputs not read to the end" if self.unreadable_inputs else "")
         )
+
+    def merge(self, other: CheckSummary) -> None:
+        """Add another input's counts to these."""
+        self.events += other.events
+        self.clean += other.clean
+        self.alerted += other.alerted
+        self.invalid += other.invalid
+        self.skipped += other.skipped
+        self.unreadable_inputs += other.unreadable_inputs
+        self.alerts.update(other.alerts)
+        self.by_kind.update(other.by_kind)
+
+    def exit_status(self) -> int:
+        """1 when any alert; else 2 when any record or input could not be used; else 0 (module docstring)."""
+        if self.alerted:
+            return EXIT_ALERTS
+        return EXIT_UNUSABLE if self.invalid or self.unreadable_inputs else EXIT_CLEAN
 
 
 def check_items(
@@ -52,10 +79,29 @@ def check_items(
     summary = CheckSummary()
     write = out.write
     judge = engine.judge
-    for item in items:
+    iterator = iter(items)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:  # a reader bug: stop this input, say so, never a traceback
+            summary.unreadable_inputs += 1
+            where = exception_site(exc)
+            err.write(
+                f"check: reading stopped by an internal error ({type(exc).__name__}"
+                f"{' at ' + where if where else ''}); the records after it were not judged\n"
+            )
+            break
         if isinstance(item, AccessEvent):
+            try:
+                alerts = judge(item)
+            except Exception as exc:  # one event the engine fails on is reported, never a crash
+                summary.invalid += 1
+                failure = failure_of(exc, "judge", event_id=item.event_id)
+                err.write(f"event {item.event_id!r}: {failure.reason}: {failure.detail}\n")
+                continue
             summary.events += 1
-            alerts = judge(item)
             if not alerts:
                 summary.clean += 1
                 continue
@@ -88,6 +134,9 @@ def run_check(engine: Engine, paths: list[str], fmt: str | None, options: Ingest
             if close is not None:
                 close()
         raise
-    summary = check_items(engine, chain.from_iterable(opened), sys.stdout.buffer, sys.stderr)
+    summary = CheckSummary()
+    for items in opened:  # one input at a time, so a reader failing stops only its own input
+        part = check_items(engine, items, sys.stdout.buffer, sys.stderr)
+        summary.merge(part)
     sys.stdout.buffer.flush()
-    return (EXIT_ALERTS if summary.alerted else EXIT_CLEAN), summary
+    return summary.exit_status(), summary

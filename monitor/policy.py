@@ -97,7 +97,7 @@ class OwnerPolicy(_Strict):
     ori: str | None = None
     state: str
     packs: list[str] | None = None
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)  # a century: beyond it, dates overflow
     requires_agreement: bool = False
     prohibits_group_approval: bool = False
     requires_command_review: bool = False
@@ -138,6 +138,13 @@ def parse_policy(data: bytes, source: str) -> Policy:
         policy = Policy.model_validate({**document, "version": version, "source": source})
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_describe(exc)}") from None
+    if not policy.owners:
+        # Owner retention, agreements and local packs would silently stop applying: refuse, do not guess.
+        what = "is empty or holds only comments" if not document else "lists no owners"
+        raise PolicyError(
+            f"{source}: the policy {what}: a policy file needs at least one entry under `owners:` "
+            "(see monitor/default-policy.yaml); no owners would judge every event without the owners' rules"
+        )
     ids = [owner.id for owner in policy.owners]
     duplicates = sorted({owner_id for owner_id in ids if ids.count(owner_id) > 1})
     if duplicates:
