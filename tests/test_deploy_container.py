@@ -207,6 +207,16 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+async def _wait_status(url: str, wanted: int) -> int | None:
+    """The URL's status once it is `wanted`, or the last one seen when RUN_DEADLINE_S has passed."""
+    deadline = time.monotonic() + RUN_DEADLINE_S
+    status = _http_status(url)
+    while status != wanted and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        status = _http_status(url)
+    return status
+
+
 @pytest.fixture
 def container_name() -> Iterator[str]:
     """A unique container name; the container is removed at the end whatever happened."""
@@ -254,6 +264,9 @@ class TestWorkerImageOnKafka:
         assert seen == set(stream.alerts)
         assert federal <= seen
         assert _http_status(f"http://127.0.0.1:{port}/metrics") == 200
+        # The endpoints the chart's probes and the compose healthcheck ask, served from inside the image.
+        assert _http_status(f"http://127.0.0.1:{port}/healthz") == 200
+        assert await _wait_status(f"http://127.0.0.1:{port}/readyz", 200) == 200
         stopped = _podman("stop", "--time=40", container_name, timeout=60)
         assert stopped.returncode == 0, stopped.stderr
         status = _podman("inspect", "--format", "{{.State.ExitCode}}", container_name)
