@@ -113,7 +113,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
-    run = AuditRun(engine, Path(args.out), owner=args.owner)
+    run = AuditRun(engine, Path(args.out), owner=args.owner, retention_days=args.retention_days)
     try:
         run.audit_files(args.paths or ["-"], args.format, _ingest_options(args))
     except (IngestError, OSError) as exc:
@@ -259,6 +259,9 @@ def _parser() -> argparse.ArgumentParser:
     common(audit, kafka=False)
     input_options(audit)
     audit.add_argument("--out", required=True, help="directory for report.html, summary.md, findings and errors")
+    audit.add_argument(
+        "--retention-days", type=int, help="retention period searches are measured against (default: the policy's)"
+    )
     audit.set_defaults(handler=_cmd_audit)
 
     worker = commands.add_parser("worker", help="run the live Faust worker")

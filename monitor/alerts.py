@@ -39,6 +39,9 @@ KINDS: tuple[str, ...] = (
     "sharing.unreviewed",
     "sharing.no_agreement",
     "retention.exceeded",
+    # v1.2 (additive): the owner-policy baseline.
+    "purpose.not_permitted",
+    "search.too_wide",
 )
 
 

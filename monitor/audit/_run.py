@@ -24,7 +24,7 @@ from ._markdown import render_markdown
 from ._outputs import FindingsWriter
 from ._pipeline import ChildReader, Source, can_fork
 from ._progress import UPDATE_EVERY, Progress, input_files, open_items
-from ._tally import Caps, Tally, Totals
+from ._tally import DEVICE_BUCKETS, NETWORK_BUCKETS, REACH_BUCKETS, Caps, Tally, Totals, Widest
 
 __all__ = ["AuditResult", "AuditRun"]
 
@@ -51,7 +51,8 @@ class AuditRun:
 
     Use `audit_files` (files, with a progress bar) or `consume` (any items, e.g. a filtered stream) one or
     more times, then `finish` once. `parallel`: read in a forked child while judging (default: for inputs of
-    16 MB or more, where fork is available); `progress`: show the bar (default: when stderr is a terminal).
+    16 MB or more, where fork is available); `progress`: show the bar (default: when stderr is a terminal);
+    `retention_days`: the retention period searches are measured against (default: each owner's, from the policy).
     """
 
     def __init__(
@@ -65,8 +66,11 @@ class AuditRun:
         caps: Caps | None = None,
         progress: bool | None = None,
         parallel: bool | None = None,
+        retention_days: int | None = None,
     ) -> None:
         self.engine = engine
+        self.retention_days = retention_days  # overrides the owners' periods from the policy when given
+        self._owners: dict[tuple[str, str | None, str | None], int | None] = {}
         self.out_dir = out_dir
         self.tally = Tally(caps or Caps())
         self.info = RunInfo(
@@ -138,6 +142,7 @@ class AuditRun:
         add_event = tally.add_event
         write_alerts = writer.alerts
         where = self._where
+        retention_of = self._retention_of
         count = 0
         for count, item in enumerate(items, 1):
             if type(item) is AccessEvent:
@@ -145,9 +150,9 @@ class AuditRun:
                 if alerts:
                     write_alerts(alerts)
                     first = alerts[0]
-                    add_event(item, alerts, first.requester.jurisdiction, first.owner.state)
+                    add_event(item, alerts, first.requester.jurisdiction, first.owner.state, retention_of(item))
                 else:
-                    add_event(item, alerts, *where(item))
+                    add_event(item, alerts, *where(item), retention_of(item))
             elif isinstance(item, RowError):
                 writer.error(item)
                 tally.add_error(item)
@@ -157,6 +162,23 @@ class AuditRun:
                 progress.advance(count, position() if position is not None else None)
         tally.totals.records += count  # counted apart from the classification above, so a slip shows
         return count
+
+    def _retention_of(self, event: AccessEvent) -> int | None:
+        """The retention period searches are measured against: the override, else the owner's policy, else the
+        shortest period a law pack of the owner's sets."""
+        owner = event.owner
+        key = (owner.agency, owner.ori, owner.state)
+        try:
+            return self._owners[key]
+        except KeyError:
+            pass
+        context = self.engine.owner_context(event)
+        days = self.retention_days if self.retention_days is not None else context.retention_days
+        if days is None and context.retention_periods:
+            days = context.retention_periods[0]
+        if len(self._owners) < 100_000:
+            self._owners[key] = days
+        return days
 
     def _where(self, event: AccessEvent) -> tuple[str, str | None]:
         """The requester's jurisdiction class and the owner's state for a clean event."""
@@ -172,6 +194,7 @@ class AuditRun:
         writer.close()
         tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
+        self.info.no_state_law = self.engine.owners_without_state_law()
         info = self.info
         report = self.out_dir / "report.html"
         summary = self.out_dir / "summary.md"
@@ -225,9 +248,53 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "owners_by_kind": {kind: len(tally.owners_with(kind)) for kind in tally.events_by_kind},
         "reasons": dict(tally.reasons),
         "queries_without_user": tally.query_without_user,
+        "reach": _reach_figures(tally),
+        "retention": _retention_figures(tally),
         "invalid_by_reason": dict(tally.errors_by_code),
         "skipped_by_reason": dict(tally.skipped_by_reason),
+        "owners_without_state_law": info.no_state_law,
         "seconds": round(info.seconds, 3),
+    }
+
+
+def _widest(widest: Widest | None, digits: int = 0) -> dict[str, Any] | None:
+    if widest is None:
+        return None
+    return {
+        "value": round(widest.value, digits) if digits else int(widest.value),
+        "event_id": widest.event_id,
+        "occurred_at": widest.occurred_at.isoformat(),
+        "requester": widest.requester,
+    }
+
+
+def _reach_figures(tally: Tally) -> dict[str, Any]:
+    reach = tally.reach
+    return {
+        "searches": reach.searches,
+        "one_network": reach.networks[NETWORK_BUCKETS[0][0]],
+        "many_networks": reach.many_networks,
+        "networks_unknown": reach.networks_unknown,
+        "networks": {label: reach.networks[label] for label, _ in NETWORK_BUCKETS},
+        "devices": {label: reach.devices[label] for label, _ in DEVICE_BUCKETS},
+        "devices_unknown": reach.devices_unknown,
+        "most_networks": _widest(reach.most_networks),
+        "most_devices": _widest(reach.most_devices),
+    }
+
+
+def _retention_figures(tally: Tally) -> dict[str, Any]:
+    retention = tally.retention
+    return {
+        "searches": retention.searches,
+        "with_time_frame": retention.with_frame,
+        "retention_days": sorted(retention.periods),
+        "grace_days": retention.grace_days,
+        "without_period": retention.without_period,
+        "past_period": retention.past_period,
+        "past_grace": retention.past_grace,
+        "reach": {label: retention.reach[label] for label, _ in REACH_BUCKETS},
+        "furthest": _widest(retention.furthest, digits=1),
     }
 
 

@@ -44,6 +44,8 @@ KIND_LABELS: dict[str, str] = {
     "sharing.unreviewed": "Unreviewed grant",
     "sharing.no_agreement": "No agreement or declaration",
     "retention.exceeded": "Retention exceeded",
+    "purpose.not_permitted": "Offense type not permitted",
+    "search.too_wide": "Search too wide",
 }
 
 KIND_MEANING: dict[str, str] = {
@@ -62,6 +64,8 @@ KIND_MEANING: dict[str, str] = {
     "sharing.unreviewed": "access was granted without the review the owner's policy requires",
     "sharing.no_agreement": "an agency with no sharing agreement or required declaration on file got access",
     "retention.exceeded": "a search reached back further than the owner keeps data",
+    "purpose.not_permitted": "the search's offense type is not one the owner's policy allows ALPR searches for",
+    "search.too_wide": "a search reached more networks, or further beyond the state, than the owner's policy allows",
 }
 assert set(KIND_LABELS) == set(KINDS) == set(KIND_MEANING), "a new alert kind needs words in the report"
 
