@@ -32,6 +32,7 @@ from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 __all__ = [
     "NO_STATE_LAW",
     "RETENTION_GRACE_DAYS",
+    "Assessment",
     "Engine",
     "OwnerContext",
     "load_engine",
@@ -226,6 +227,19 @@ class OwnerContext:
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """An event's alerts with what the engine established on the way: what the pattern detectors build on.
+
+    `via_beneficiary`: the recipient class is that of the party a proxy acted for, not the requester's own.
+    """
+
+    alerts: list[Alert]
+    context: OwnerContext
+    facts: Facts
+    via_beneficiary: bool
+
+
 class Engine:
     """Judges events against a policy and the rule packs; immutable, so a new policy means a new engine."""
 
@@ -260,6 +274,11 @@ class Engine:
     @property
     def version(self) -> str:
         return self.policy.version
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed hash the engine's alerts use for plates and users (pattern state uses the same)."""
+        return self._pseudonymizer
 
     @property
     def owner_ids(self) -> tuple[str, ...]:
@@ -574,6 +593,20 @@ class Engine:
     def judge(self, event: AccessEvent) -> list[Alert]:
         """All alerts this event deserves under the current policy (an empty list means clean)."""
         context, judgement = self._judgement(event)
+        return self._alerts(event, context, judgement)
+
+    def assess(self, event: AccessEvent, *, with_alerts: bool = True) -> Assessment:
+        """`judge`, plus the owner context and the facts the alerts were decided on (`alerts` stays empty
+        when `with_alerts` is False: for a caller that judged the event already)."""
+        context, judgement = self._judgement(event)
+        return Assessment(
+            self._alerts(event, context, judgement) if with_alerts else [],
+            context,
+            judgement.facts,
+            judgement.beneficiary is not None and judgement.decided_by is judgement.beneficiary,
+        )
+
+    def _alerts(self, event: AccessEvent, context: OwnerContext, judgement: _Judgement) -> list[Alert]:
         if not judgement.templates:
             return []
         detected_at = self._clock()

@@ -17,6 +17,7 @@ import jinja2
 
 from ._charts import classes_chart, kinds_chart, timeline_chart
 from ._info import RunInfo
+from ._patterns import PatternFindings
 from ._tally import DEVICE_BUCKETS, NETWORK_BUCKETS, REACH_BUCKETS, ListedEvent, Tally
 from ._words import CLASS_MEANING, CLASS_ORDER, KIND_MEANING, SEVERITY_ORDER, class_label, kind_label, record_nouns
 
@@ -97,9 +98,10 @@ def _card(tone: str, number: str, label: str) -> dict[str, str]:
 class _View:
     """The tally shaped for the templates: plain values, no markup."""
 
-    def __init__(self, tally: Tally, info: RunInfo) -> None:
+    def __init__(self, tally: Tally, info: RunInfo, patterns: PatternFindings | None = None) -> None:
         self.tally = tally
         self.info = info
+        self.patterns = patterns
         types = set(tally.event_types)
         # Say what the records are: a sharing list holds grants, a search audit searches.
         self.one, self.many, self.by = record_nouns(types)
@@ -132,6 +134,19 @@ class _View:
             "reach": self._reach(),
             "retention": self._retention(),
             "quality": self._quality(),
+            "patterns": self._patterns(),
+        }
+
+    def _patterns(self) -> dict[str, Any] | None:
+        """Who holds access now, prohibited access during the period, repeat targets (monitor.audit._patterns)."""
+        found = self.patterns
+        if found is None:
+            return None
+        return {
+            "holders": found.holders,
+            "holders_in_state": found.holders_in_state,
+            "exposures": found.exposures(),
+            "targets": found.repeat_targets(),
         }
 
     def _nav(self) -> list[tuple[str, str]]:
@@ -143,12 +158,16 @@ class _View:
             ("immigration", "Immigration"),
             ("reach", "Reach"),
             ("retention", "Retention"),
+            ("access-now", "Who holds access"),
+            ("repeat-targets", "Repeat targets"),
             ("quality", "Data quality"),
             ("method", "Method"),
         ]
         return [(anchor, label) for anchor, label in links if self._shown(anchor)]
 
     def _shown(self, anchor: str) -> bool:
+        if anchor in ("access-now", "repeat-targets"):
+            return self.patterns is not None
         if anchor == "owners":
             return len(self.tally.owners) > 1
         if anchor in ("immigration", "retention"):
@@ -430,8 +449,8 @@ def _plural(count: int, one: str, many: str) -> str:
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
 
 
-def render_html(tally: Tally, info: RunInfo) -> str:
-    """The report as one HTML document."""
-    html = _environment().get_template("report.html.j2").render(_View(tally, info).context())
+def render_html(tally: Tally, info: RunInfo, patterns: PatternFindings | None = None) -> str:
+    """The report as one HTML document (with the pattern sections when the detectors ran)."""
+    html = _environment().get_template("report.html.j2").render(_View(tally, info, patterns).context())
     # The templates wrap sentences over lines; a browser reads a line break as a space, and so may a search.
     return _LINE_BREAKS.sub(" ", html).strip() + "\n"
