@@ -15,7 +15,7 @@ import gzip
 from collections.abc import Iterable
 from importlib import resources
 
-from monitor.jurisdiction._text import normalize
+from monitor.jurisdiction._text import normalize as normalize_name
 
 __all__ = ["Gazetteer", "gazetteer"]
 
@@ -27,6 +27,8 @@ class Gazetteer:
     """Place, county and state names of the US, normalised, with the states each occurs in."""
 
     def __init__(self, lines: Iterable[str], population_lines: Iterable[str] = ()) -> None:
+        # Half the 64,000 names recur (Springfield, Washington County): normalise each once, at start-up.
+        normalize = functools.cache(normalize_name)
         names: dict[str, str] = {}
         where: dict[str, set[str]] = {}
         for line in lines:
