@@ -11,6 +11,7 @@ gazetteer weakens the evidence (MEDIUM instead of HIGH) and never strengthens it
 from __future__ import annotations
 
 import functools
+import gc
 import gzip
 from collections.abc import Iterable
 from importlib import resources
@@ -81,4 +82,12 @@ def gazetteer() -> Gazetteer:
     data = resources.files("monitor.jurisdiction").joinpath("data")
     places = gzip.decompress(data.joinpath(_DATA).read_bytes()).decode("utf-8").splitlines()
     people = gzip.decompress(data.joinpath(_POPULATION).read_bytes()).decode("utf-8").splitlines()
-    return Gazetteer(places, people)
+    # Building makes ~100,000 sets and tuples that hold only strings (no reference cycles): with the cyclic
+    # collector on, its 190 passes over them cost a third of the load (0.09 of 0.24 CPU seconds).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return Gazetteer(places, people)
+    finally:
+        if collecting:
+            gc.enable()
