@@ -44,8 +44,10 @@ from mode import Service, ServiceT
 from monitor.settings import Settings
 from streams.batch import BatchResult, Judge, Message, exception_site, judge_batch
 from streams.metrics import WorkerMetrics
+from streams.patterns import LivePatterns
 
 if TYPE_CHECKING:
+    from monitor.engine import Engine
     from streams.policy_reload import PolicyWatcher
 
 __all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
@@ -61,7 +63,7 @@ log = structlog.get_logger(__name__)
 class BatchConsumer(KafkaConsumer):
     """Faust's Kafka consumer, handing the input topic's records on one fetched batch at a time."""
 
-    batch_topic: str = ""
+    batch_topics: frozenset[str] = frozenset()
     handle_batch: BatchHandler
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
@@ -93,7 +95,7 @@ class BatchConsumer(KafkaConsumer):
                     # with no `stream_inbound_time` as "not processing" at ERROR every few seconds.
                     monitor.stream_inbound_time[tp] = time.monotonic()
                     monitor.track_tp_end_offset(tp, self.highwater(tp))
-                    if tp.topic == self.batch_topic:
+                    if tp.topic in self.batch_topics:
                         await self.handle_batch(messages)
                     else:  # any other subscription goes Faust's usual way
                         for message in messages:
@@ -132,9 +134,10 @@ class BatchConsumer(KafkaConsumer):
 
 
 class WorkerApp(faust.App):
-    """A Faust app whose consumer hands `batch_topic` to `handle_batch` a fetched batch at a time."""
+    """A Faust app whose consumer hands `batch_topic` (and `extra_topics`) to `handle_batch` a fetched batch at a time."""
 
     batch_topic: str = ""
+    extra_topics: tuple[Any, ...] = ()  # Faust topics, e.g. the patterns' repartition topic
     handle_batch: BatchHandler
 
     async def on_start(self) -> None:
@@ -142,6 +145,9 @@ class WorkerApp(faust.App):
         # Registered with the conductor before it starts, so the consumer subscribes to the topic
         # and tracks acks for it (an agent's topic is registered the same way when the agent starts).
         self.topics.add(self.topic(self.batch_topic))
+        for topic in self.extra_topics:
+            await topic.maybe_declare()
+            self.topics.add(topic)
 
     def _new_consumer(self) -> ConsumerT:
         consumer = BatchConsumer(
@@ -152,7 +158,7 @@ class WorkerApp(faust.App):
             beacon=self.beacon,
             loop=self.transport.loop,
         )
-        consumer.batch_topic = self.batch_topic
+        consumer.batch_topics = frozenset({self.batch_topic, *(t.get_topic_name() for t in self.extra_topics)})
         consumer.handle_batch = self.handle_batch
         return consumer
 
@@ -183,12 +189,14 @@ def create_app(
     metrics: WorkerMetrics | None = None,
     policy_watcher: PolicyWatcher | None = None,
     on_batch: BatchObserver | None = None,
+    pattern_partitions: int | None = None,
     **faust_options: Any,
 ) -> WorkerApp:
     """Build the worker's Faust app.
 
     `engine_provider` is called once per batch, so a reloaded policy applies from the next batch on.
     `faust_options` override the Faust settings (e.g. `topic_allow_declare=False` for a mock broker).
+    `pattern_partitions` (the input topic's partition count) turns the pattern detectors on (streams.patterns).
     """
     options = {**_faust_defaults(settings), **faust_options}
     # Faust creates only the last path component of its data directory; make the parents.
@@ -201,12 +209,30 @@ def create_app(
     next_offsets: dict[int, int] = {}
 
     async def judge_and_ack(fetched: list[FaustMessage]) -> None:
+        if patterns is None:
+            await _judge_and_ack(fetched)
+        else:
+            async with patterns.lock:  # no timer tick between reading and committing pattern state
+                await _judge_and_ack(fetched)
+
+    async def _judge_and_ack(fetched: list[FaustMessage]) -> None:
         started = time.perf_counter()
         generation = app.consumer_generation_id
         messages = [Message(m.key, m.value, m.partition, m.offset) for m in fetched]
-        result = judge_batch(engine_provider(), messages, input_topic)
+        engine = engine_provider()
+        if patterns is not None and fetched[0].topic != input_topic:
+            result = BatchResult()  # forwarded for the detectors only: judged on the input already
+            judged = patterns.decode(fetched)
+        else:
+            result = judge_batch(engine, messages, input_topic)
+            judged = result.judged
         producer = app.producer
         pending: list[Awaitable[Any]] = []
+        found = None
+        if patterns is not None:  # the detectors after the rules; their state commits after the alerts
+            found = patterns.run(cast("Engine", engine), fetched[0].topic, fetched[0].partition, judged, fetched[-1].offset + 1)
+            result.alerts.extend(found.alerts)
+            pending.extend(await patterns.send(found, producer.send))
         for alert, payload in result.alerts:
             pending.append(await producer.send(alerts_topic, alert.alert_id.encode(), payload, None, None, None))
         for dead in result.dead:
@@ -217,6 +243,8 @@ def create_app(
         # Across a rebalance (flow stopped, or a new generation) the batch stays unacked: its partitions
         # may have moved, and their next owner reads it again from the last commit.
         if consumer.flow_active and app.consumer_generation_id == generation:
+            if patterns is not None and found is not None:
+                await patterns.commit(found, producer.send)
             ack = consumer.ack
             for message in fetched:
                 ack(message)
@@ -238,12 +266,17 @@ def create_app(
 
     app.batch_topic = input_topic
     app.handle_batch = judge_and_ack
+    patterns = None
+    if pattern_partitions is not None:
+        patterns = _live_patterns(app, settings, pattern_partitions, engine_provider, metrics)
 
     def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: Iterable[Any] = args[0] if args else ()
         for tp in revoked:
             if tp.topic == input_topic:
                 next_offsets.pop(tp.partition, None)
+        if patterns is not None:
+            patterns.forget({tp.partition for tp in revoked if tp.topic == input_topic})
 
     app.on_partitions_revoked.connect(_forget_revoked)
 
@@ -268,6 +301,32 @@ def create_app(
         app.timer(settings.policy_reload_seconds, name="alpr-policy-reload")(reload_policy)
 
     return app
+
+
+def _live_patterns(
+    app: WorkerApp,
+    settings: Settings,
+    partitions: int,
+    engine_provider: Callable[[], Judge],
+    metrics: WorkerMetrics | None,
+) -> LivePatterns:
+    """The detectors' table, repartition topic and wall-clock timer on `app` (see streams.patterns)."""
+    live = LivePatterns(
+        app,
+        input_topic=settings.input_topic,
+        alerts_topic=settings.alerts_topic,
+        partitions=partitions,
+    )
+    app.extra_topics = (live.topic(),)
+
+    async def tick() -> None:
+        try:
+            await live.on_timer(cast("Engine", engine_provider()), metrics)
+        except Exception:  # the next tick tries again; alerts sent were acknowledged, state not committed
+            log.exception("pattern timer tick failed; the next tick tries again")
+
+    app.timer(live.settings.pattern_tick_seconds, name="alpr-pattern-clock")(tick)
+    return live
 
 
 async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]) -> dict[int, int]:

@@ -83,6 +83,8 @@ class BatchResult:
     alerts: list[tuple[Alert, bytes]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     processed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Each valid event judged: (offset, key, value, event, its alerts), for the pattern detectors.
+    judged: list[tuple[int, bytes | None, bytes | None, AccessEvent, list[Alert]]] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -151,6 +153,7 @@ def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -
             result.dead.append(_dead_letter(message, failure, source_topic))
             processed[event.event_type, "invalid"] += 1
             continue
+        result.judged.append((message.offset, message.key, raw, event, alerts))
         if alerts:
             for alert in alerts:
                 alerts_add((alert, encode_alert(alert)))

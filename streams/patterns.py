@@ -1,0 +1,295 @@
+"""Pattern detectors in the live worker: state in a Faust table, alerts with the same ack-after-send guarantee.
+
+Per input batch, after the rule engine (`streams.app`): each judged event becomes an observation
+(`monitor.patterns.observe`, reusing the engine's alerts) and goes through the detectors
+(`monitor.patterns.PatternRunner`), whose stores read and stage writes in the partition's state
+(`streams.state_store`). Order of effects, so a crash anywhere repeats work and never loses it:
+1. pattern alerts are sent with the rule alerts and dead letters, and acknowledged;
+2. the staged state and an applied-offset marker are written to the changelog partition of the input
+   partition, and acknowledged;
+3. the input offsets are acked (Faust commits them later).
+A crash before 2 replays the batch on the old state (same alerts, same ids); a crash between 2 and 3
+replays it with the marker saying the detectors have seen it, so nothing is counted twice.
+
+Keying: an owner's state must live on one partition. The input must be keyed by
+`monitor.patterns.partition_key` (what `alpr-monitor produce` and `ingest` do). An event on another
+partition than its owner's is not refused: its rule alerts are raised where it is, and it is forwarded,
+keyed by owner, to the internal topic `<app id>-patterns-repartition` (as many partitions as the
+input, assigned with it), whose batches go through the detectors only. So mis-keyed input costs one
+extra hop and arrives later than its neighbours; it never splits an owner's state.
+
+Time without events: a timer (every `ALPR_PATTERN_TICK_SECONDS`) advances the daily detectors (standing
+access: one alert per day of exposure) of every partition this worker holds, through the same staged
+store and changelog partition. Its clock is the partition's latest event time plus the wall time passed
+since that event was processed: live traffic gives the wall clock; a replay of old exports does not
+make a year of days pass at once. The clock is kept in the changelog with the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+import structlog
+from aiokafka.partitioner import murmur2
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.alerts import Alert, encode_alert
+from monitor.events import AccessEvent, EventError, decode_event
+from monitor.patterns.detector import Detector, PatternContext
+from monitor.patterns.observation import observe, partition_key
+from monitor.patterns.runner import PatternRunner, default_detectors
+from streams.state_store import StagedPartition, TableStateStore
+
+if TYPE_CHECKING:
+    import faust
+
+    from monitor.engine import Engine
+    from streams.metrics import WorkerMetrics
+
+__all__ = [
+    "LivePatterns",
+    "PatternBatch",
+    "PatternLiveSettings",
+    "kafka_partition",
+    "repartition_topic_name",
+]
+
+log = structlog.get_logger(__name__)
+
+S = TypeVar("S", bound=msgspec.Struct)
+_CLOCK = "\x00clock"
+"""State key of a partition's clock: latest event time and the wall time it was processed at."""
+SWEEP_EVERY_TICKS = 60
+"""Every detector's windows are trimmed (expired keys deleted) once per this many ticks."""
+
+
+class PatternLiveSettings(BaseSettings):
+    """The live path's pattern settings (environment `ALPR_PATTERNS`, `ALPR_PATTERN_TICK_SECONDS`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ALPR_", extra="ignore")
+
+    patterns: bool = Field(True, description="run the pattern detectors in the worker")
+    pattern_tick_seconds: float = Field(60.0, gt=0, description="how often time advances each partition's state")
+
+
+def repartition_topic_name(app_id: str) -> str:
+    """The internal topic mis-keyed events are forwarded to, keyed by owner."""
+    return f"{app_id}-patterns-repartition"
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (Java and aiokafka) partitioner picks for `key`."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class DetectorView(Generic[S]):
+    """One detector's `StateStore` over a staged partition: keys prefixed with its kind, states encoded."""
+
+    def __init__(self, staged: StagedPartition, detector: Detector[S]) -> None:
+        self._staged = staged
+        self._detector = detector
+        self._prefix = detector.kind + "|"
+
+    def get(self, key: str) -> S | None:
+        raw = self._staged.get(self._prefix + key)
+        return None if raw is None else self._detector.decode(raw)
+
+    def set(self, key: str, state: S) -> None:
+        self._staged.set(self._prefix + key, self._detector.encode(state))
+
+    def delete(self, key: str) -> None:
+        self._staged.delete(self._prefix + key)
+
+    def keys(self) -> Iterator[str]:
+        cut = len(self._prefix)
+        return iter([key[cut:] for key in self._staged.keys(self._prefix)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._staged.keys(self._prefix))
+
+
+@dataclass(slots=True)
+class PatternBatch:
+    """What the detectors made of one batch: alerts to send, events to forward, state to commit."""
+
+    staged: StagedPartition
+    alerts: list[tuple[Alert, bytes]] = field(default_factory=list)
+    forwards: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # key, value, partition
+
+
+@dataclass(slots=True)
+class _Clock:
+    event_time: float  # latest event time seen on the partition (unix seconds)
+    wall: float  # wall time when it was processed
+
+    def now(self, wall: float) -> float:
+        return self.event_time + max(0.0, wall - self.wall)
+
+
+Judged = tuple[int, bytes | None, bytes | None, AccessEvent, Sequence[Alert] | None]
+"""offset, key, raw value, decoded event, the engine's alerts for it (None: not judged here)."""
+
+
+class LivePatterns:
+    """The detectors' live wiring for one worker app."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        input_topic: str,
+        alerts_topic: str,
+        partitions: int,
+        settings: PatternLiveSettings | None = None,
+        detectors: Callable[[], list[Detector[Any]]] = default_detectors,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.input_topic = input_topic
+        self.alerts_topic = alerts_topic
+        self.partitions = partitions
+        self.settings = settings or PatternLiveSettings()
+        self.store = TableStateStore(app, partitions)
+        self.repartition_topic = repartition_topic_name(app.conf.id)
+        self.detectors = detectors()
+        self.wall = wall
+        # Batches and timer ticks of one worker never interleave between reading and committing state.
+        self.lock = asyncio.Lock()
+        self._ticks = 0
+
+    def topic(self) -> Any:
+        """The repartition topic, declared with the input's partition count (so Faust assigns them together)."""
+        return self.app.topic(
+            self.repartition_topic,
+            partitions=self.partitions,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+    def _runner(self, engine: Engine, staged: StagedPartition) -> PatternRunner:
+        stores = {d.kind: DetectorView(staged, d) for d in self.detectors}
+        return PatternRunner(PatternContext(engine.policy), self.detectors, stores)
+
+    def run(self, engine: Engine, topic: str, partition: int, judged: Iterable[Judged], next_offset: int) -> PatternBatch:
+        """The detectors over one batch of `topic`/`partition` (events the state has already seen skipped)."""
+        staged = self.store.stage(partition)
+        batch = PatternBatch(staged)
+        applied = self.store.applied_offset(topic, partition)
+        runner = self._runner(engine, staged)
+        partitions = self.partitions
+        latest: float | None = None
+        check_key = topic == self.input_topic
+        for offset, _key, raw, event, alerts in judged:
+            if applied is not None and offset < applied:
+                continue  # replayed after its state was committed: its pattern alerts were sent then
+            if check_key:
+                owner = partition_key(engine, event)
+                home = kafka_partition(owner, partitions)
+                if home != partition and raw is not None:
+                    batch.forwards.append((owner, raw, home))
+                    continue
+            obs = observe(engine, event, alerts)
+            if obs is None:
+                continue
+            for alert in runner.observe(obs):
+                batch.alerts.append((alert, encode_alert(alert)))
+            seen = obs.occurred_at.timestamp()
+            latest = seen if latest is None else max(latest, seen)
+        if latest is not None:
+            self._saw(staged, latest)
+        staged.mark_applied(topic, next_offset)
+        return batch
+
+    def _clock(self, staged: StagedPartition) -> _Clock | None:
+        raw = staged.get(_CLOCK)
+        if raw is None:
+            return None
+        event_time, wall = raw.split()
+        return _Clock(float(event_time), float(wall))
+
+    def _saw(self, staged: StagedPartition, event_time: float) -> None:
+        clock = self._clock(staged)
+        wall = self.wall()
+        if clock is not None and clock.now(wall) >= event_time:
+            return  # the clock is already past this batch: keep it running
+        staged.set(_CLOCK, f"{event_time!r} {wall!r}".encode())
+
+    def tick(self, engine: Engine, partition: int) -> PatternBatch:
+        """Time passes on one partition without an event: the daily detectors (and, now and then, all) advance."""
+        staged = self.store.stage(partition)
+        batch = PatternBatch(staged)
+        clock = self._clock(staged)
+        if clock is None:
+            return batch  # no event seen on this partition yet
+        now = datetime.fromtimestamp(clock.now(self.wall()), UTC)
+        runner = self._runner(engine, staged)
+        sweep = self._ticks % SWEEP_EVERY_TICKS == 0
+        for alert in runner.advance_all(now, daily_only=not sweep):
+            batch.alerts.append((alert, encode_alert(alert)))
+        return batch
+
+    def decode(self, messages: Iterable[Any]) -> list[Judged]:
+        """Forwarded events from the repartition topic (they were valid on the input; a bad one is skipped)."""
+        judged: list[Judged] = []
+        for message in messages:
+            try:
+                event = decode_event(message.value)
+            except (EventError, UnicodeDecodeError, TypeError):
+                log.error("unreadable record on the repartition topic skipped", offset=message.offset)
+                continue
+            judged.append((message.offset, message.key, message.value, event, None))
+        return judged
+
+    async def send(self, batch: PatternBatch, send: Callable[..., Awaitable[Awaitable[Any]]]) -> list[Awaitable[Any]]:
+        """Queue the batch's forwards (alerts go with the caller's); the acks to wait for."""
+        topic = self.repartition_topic
+        return [await send(topic, key, value, home, None, None) for key, value, home in batch.forwards]
+
+    async def commit(self, batch: PatternBatch, send: Callable[..., Awaitable[Awaitable[Any]]]) -> None:
+        """Write the batch's state to the changelog (after its alerts were acknowledged)."""
+
+        async def to_changelog(topic: str, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
+            return await send(topic, key, value, partition, None, None)
+
+        await self.store.commit(batch.staged, to_changelog)
+
+    def active_partitions(self) -> list[int]:
+        """Input partitions this worker holds and has recovered state for (none while recovering)."""
+        app = self.app
+        if app.in_recovery or not app.tables.recovery.completed.is_set():
+            return []
+        consumer = app.consumer
+        if not consumer.flow_active:
+            return []
+        return sorted(tp.partition for tp in consumer.assignment() if tp.topic == self.input_topic)
+
+    async def on_timer(self, engine: Engine, metrics: WorkerMetrics | None) -> None:
+        """One timer tick over every partition held: daily alerts sent, then state committed."""
+        producer = self.app.producer
+        self._ticks += 1
+        for partition in self.active_partitions():
+            async with self.lock:
+                generation = self.app.consumer_generation_id
+                batch = self.tick(engine, partition)
+                topic = self.alerts_topic
+                pending = [
+                    await producer.send(topic, alert.alert_id.encode(), payload, None, None, None)
+                    for alert, payload in batch.alerts
+                ]
+                await asyncio.gather(*pending)
+                if self.app.consumer_generation_id != generation:
+                    return  # the partitions moved meanwhile: their next owner ticks them
+                await self.commit(batch, producer.send)
+                if metrics is not None and batch.alerts:
+                    metrics.record_batch({}, (alert for alert, _ in batch.alerts), (), 0.0)
+
+    def forget(self, partitions: set[int]) -> None:
+        self.store.forget(partitions)
