@@ -10,6 +10,7 @@ import msgspec
 
 __all__ = [
     "KINDS",
+    "PATTERN_KINDS",
     "SEVERITIES",
     "Alert",
     "AlertOwner",
@@ -39,7 +40,14 @@ KINDS: tuple[str, ...] = (
     "sharing.unreviewed",
     "sharing.no_agreement",
     "retention.exceeded",
+    # Contract v1.1: patterns over time, raised by the stateful detectors in monitor.patterns.
+    "sharing.standing_access",
+    "misuse.repeat_target",
+    "misuse.isolated_session",
+    "volume.new_requester",
+    "volume.surge",
 )
+PATTERN_KINDS: tuple[str, ...] = KINDS[-5:]
 
 
 class AlertOwner(msgspec.Struct, frozen=True, kw_only=True):

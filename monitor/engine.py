@@ -27,7 +27,7 @@ from monitor.purpose import Certainty, PurposeCategory, PurposeHit, classify_pur
 from monitor.rules.conditions import ConditionError, Predicate, compile_condition
 from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 
-__all__ = ["Engine", "OwnerContext", "load_engine", "mask_identifiers", "relative_jurisdiction"]
+__all__ = ["Assessment", "Engine", "OwnerContext", "load_engine", "mask_identifiers", "relative_jurisdiction"]
 
 UNLISTED_OWNER = "other"
 # Purges run daily and search forms offer "last N days": a search reaching a day past the period is
@@ -179,6 +179,19 @@ class OwnerContext:
     exceptions: dict[str, Predicate] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """An event's alerts with what the engine established on the way: what the pattern detectors build on.
+
+    `via_beneficiary`: the recipient class is that of the party a proxy acted for, not the requester's own.
+    """
+
+    alerts: list[Alert]
+    context: OwnerContext
+    facts: Facts
+    via_beneficiary: bool
+
+
 class Engine:
     """Judges events against a policy and the rule packs; immutable, so a new policy means a new engine."""
 
@@ -210,6 +223,11 @@ class Engine:
     @property
     def version(self) -> str:
         return self.policy.version
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed hash the engine's alerts use for plates and users (pattern state uses the same)."""
+        return self._pseudonymizer
 
     @property
     def owner_ids(self) -> tuple[str, ...]:
@@ -423,6 +441,19 @@ class Engine:
     def judge(self, event: AccessEvent) -> list[Alert]:
         """All alerts this event deserves under the current policy (an empty list means clean)."""
         context, judgement = self._judgement(event)
+        return self._alerts(event, context, judgement)
+
+    def assess(self, event: AccessEvent) -> Assessment:
+        """`judge`, plus the owner context and the facts the alerts were decided on."""
+        context, judgement = self._judgement(event)
+        return Assessment(
+            self._alerts(event, context, judgement),
+            context,
+            judgement.facts,
+            judgement.beneficiary is not None and judgement.decided_by is judgement.beneficiary,
+        )
+
+    def _alerts(self, event: AccessEvent, context: OwnerContext, judgement: _Judgement) -> list[Alert]:
         if not judgement.templates:
             return []
         detected_at = self._clock()
