@@ -134,7 +134,7 @@ class BatchConsumer(KafkaConsumer):
 
 
 class WorkerApp(faust.App):
-    """A Faust app whose consumer hands `batch_topic` (and `extra_topics`) to `handle_batch` a fetched batch at a time."""
+    """A Faust app whose consumer hands `batch_topic` and `extra_topics` to `handle_batch` a batch at a time."""
 
     batch_topic: str = ""
     extra_topics: tuple[Any, ...] = ()  # Faust topics, e.g. the patterns' repartition topic
@@ -230,7 +230,8 @@ def create_app(
         pending: list[Awaitable[Any]] = []
         found = None
         if patterns is not None:  # the detectors after the rules; their state commits after the alerts
-            found = patterns.run(cast("Engine", engine), fetched[0].topic, fetched[0].partition, judged, fetched[-1].offset + 1)
+            first, next_offset = fetched[0], fetched[-1].offset + 1
+            found = patterns.run(cast("Engine", engine), first.topic, first.partition, judged, next_offset)
             result.alerts.extend(found.alerts)
             pending.extend(await patterns.send(found, producer.send))
         for alert, payload in result.alerts:

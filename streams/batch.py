@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -55,6 +55,10 @@ class Judge(Protocol):
     def judge(self, event: AccessEvent) -> list[Alert]: ...
 
 
+Judged = tuple[int, bytes | None, bytes | None, AccessEvent, Sequence[Alert] | None]
+"""A valid event as judged: offset, key, raw value, the event, its alerts (None: not judged yet)."""
+
+
 class Message(NamedTuple):
     """One input message as read from the topic."""
 
@@ -84,7 +88,7 @@ class BatchResult:
     dead: list[DeadLetter] = field(default_factory=list)
     processed: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Each valid event judged: (offset, key, value, event, its alerts), for the pattern detectors.
-    judged: list[tuple[int, bytes | None, bytes | None, AccessEvent, list[Alert]]] = field(default_factory=list)
+    judged: list[Judged] = field(default_factory=list)
 
     @property
     def read(self) -> int:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import msgspec
 import structlog
@@ -41,10 +41,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.alerts import Alert, encode_alert
-from monitor.events import AccessEvent, EventError, decode_event
+from monitor.events import EventError, decode_event
 from monitor.patterns.detector import Detector, PatternContext
 from monitor.patterns.observation import observe, partition_key
 from monitor.patterns.runner import PatternRunner, default_detectors
+from streams.batch import Judged
 from streams.state_store import StagedPartition, TableStateStore
 
 if TYPE_CHECKING:
@@ -75,8 +76,10 @@ class PatternLiveSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ALPR_", extra="ignore")
 
-    patterns: bool = Field(True, description="run the pattern detectors in the worker")
-    pattern_tick_seconds: float = Field(60.0, gt=0, description="how often time advances each partition's state")
+    patterns: bool = Field(default=True, description="run the pattern detectors in the worker")
+    pattern_tick_seconds: float = Field(
+        default=60.0, gt=0, description="how often time advances each partition's state"
+    )
 
 
 def repartition_topic_name(app_id: str) -> str:
@@ -86,7 +89,7 @@ def repartition_topic_name(app_id: str) -> str:
 
 def kafka_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default (Java and aiokafka) partitioner picks for `key`."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class DetectorView(Generic[S]):
@@ -133,10 +136,6 @@ class _Clock:
         return self.event_time + max(0.0, wall - self.wall)
 
 
-Judged = tuple[int, bytes | None, bytes | None, AccessEvent, Sequence[Alert] | None]
-"""offset, key, raw value, decoded event, the engine's alerts for it (None: not judged here)."""
-
-
 class LivePatterns:
     """The detectors' live wiring for one worker app."""
 
@@ -178,7 +177,9 @@ class LivePatterns:
         stores = {d.kind: DetectorView(staged, d) for d in self.detectors}
         return PatternRunner(PatternContext(engine.policy), self.detectors, stores)
 
-    def run(self, engine: Engine, topic: str, partition: int, judged: Iterable[Judged], next_offset: int) -> PatternBatch:
+    def run(
+        self, engine: Engine, topic: str, partition: int, judged: Iterable[Judged], next_offset: int
+    ) -> PatternBatch:
         """The detectors over one batch of `topic`/`partition` (events the state has already seen skipped)."""
         staged = self.store.stage(partition)
         batch = PatternBatch(staged)
@@ -264,9 +265,10 @@ class LivePatterns:
     def active_partitions(self) -> list[int]:
         """Input partitions this worker holds and has recovered state for (none while recovering)."""
         app = self.app
-        if app.in_recovery or not app.tables.recovery.completed.is_set():
+        recovery = cast(Any, app.tables).recovery
+        if app.in_recovery or not recovery.completed.is_set():
             return []
-        consumer = app.consumer
+        consumer = cast(Any, app.consumer)
         if not consumer.flow_active:
             return []
         return sorted(tp.partition for tp in consumer.assignment() if tp.topic == self.input_topic)
@@ -293,3 +295,60 @@ class LivePatterns:
 
     def forget(self, partitions: set[int]) -> None:
         self.store.forget(partitions)
+
+
+async def partition_counts(bootstrap: str, *topics: str) -> dict[str, int | None]:
+    """Partitions per topic on the broker (None: the topic does not exist)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        # Only topics that exist: a metadata request naming a missing topic makes the broker create it
+        # (auto.create.topics.enable) with its default partition count.
+        existing = set(await admin.list_topics()) & set(topics)
+        described = await admin.describe_topics(sorted(existing)) if existing else []
+    finally:
+        await admin.close()
+    counts: dict[str, int | None] = dict.fromkeys(topics)
+    for entry in described:
+        if entry.get("error_code", 0) == 0 and entry.get("partitions"):
+            counts[entry["topic"]] = len(entry["partitions"])
+    return counts
+
+
+class PartitioningError(RuntimeError):
+    """The input topic cannot carry pattern state as it is: the message says what to do."""
+
+
+async def input_partitions(bootstrap: str, app_id: str, input_topic: str, wait_s: float = 60.0) -> int:
+    """The input topic's partition count, which the state changelog and the repartition topic must share.
+
+    Waits up to `wait_s` for the topic to appear; raises PartitioningError when it does not, or when an
+    existing changelog or repartition topic has another count (the input was re-partitioned: the state
+    no longer lines up with the owners' partitions).
+    """
+    from streams.state_store import changelog_topic_name
+
+    internal = (changelog_topic_name(app_id), repartition_topic_name(app_id))
+    deadline = time.monotonic() + wait_s
+    while True:
+        counts = await partition_counts(bootstrap, input_topic, *internal)
+        partitions = counts[input_topic]
+        if partitions is not None:
+            break
+        if time.monotonic() > deadline:
+            raise PartitioningError(
+                f"input topic {input_topic!r} does not exist after {wait_s:.0f} s: create it (the pattern state "
+                "is partitioned like it), or set ALPR_PATTERNS=false"
+            )
+        await asyncio.sleep(1.0)
+    for name in internal:
+        found = counts[name]
+        if found is not None and found != partitions:
+            raise PartitioningError(
+                f"topic {name!r} has {found} partitions but input topic {input_topic!r} has {partitions}: "
+                "pattern state is partitioned like the input. Delete the internal topic (the detectors start "
+                "afresh) or give the input its former partition count"
+            )
+    return partitions

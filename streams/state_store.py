@@ -111,20 +111,18 @@ class TableStateStore:
         # Which keys live in which partition: the memory store keeps no such index for keys written
         # here, and the timer walks one partition's keys at a time.
         self._index: dict[int, set[bytes]] = {}
-        self.table: faust.Table[bytes, bytes] = app.Table(
+        self.table = app.Table(
             STATE_TABLE,
             partitions=partitions,
-            key_type=bytes,
+            key_type=bytes,  # raw bytes both ways: the app's serializers are "raw"
             value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
             on_changelog_event=self._recovered,
             help="Pattern detector state (pseudonymised); written per input partition, never by key hash",
         )
 
     @property
     def changelog_topic(self) -> str:
-        return cast(str, self.table.changelog_topic.get_topic_name())
+        return self.table.changelog_topic.get_topic_name()
 
     @property
     def _data(self) -> Any:
@@ -190,9 +188,9 @@ class TableStateStore:
             for key in self._index.pop(partition, ()):
                 data.pop(key, None)
 
-    async def _recovered(self, event: EventT) -> None:
+    async def _recovered(self, event: EventT[Any]) -> None:
         # Called by Faust's recovery for every changelog record it reads back, before applying it.
-        key = cast("bytes | None", event.message.key)
+        key = event.message.key
         if key is None:
             return
         keys = self._index.setdefault(event.message.partition, set())

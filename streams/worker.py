@@ -6,6 +6,7 @@ so Prometheus sees the policy version from the first scrape.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 
@@ -18,13 +19,24 @@ from monitor.rules.pack import PackError
 from monitor.settings import Settings
 from streams.app import create_app
 from streams.metrics import WorkerMetrics
+from streams.patterns import PartitioningError, PatternLiveSettings, input_partitions
 from streams.policy_reload import PolicyWatcher
+from streams.produce import bootstrap_servers
 
 __all__ = ["run_worker"]
 
 log = structlog.get_logger(__name__)
 
 EXIT_BAD_CONFIG = 2
+EXIT_RESTARTABLE = 1
+
+
+def pattern_partitions(settings: Settings) -> int | None:
+    """The input's partition count when the pattern detectors run (ALPR_PATTERNS), else None."""
+    if not PatternLiveSettings().patterns:
+        return None
+    bootstrap = bootstrap_servers(settings.broker)
+    return asyncio.run(input_partitions(bootstrap, settings.app_id, settings.input_topic))
 
 
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
@@ -43,7 +55,14 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
         message = f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port}: {exc.strerror}"
         print(f"alpr-monitor worker: {message}; set ALPR_METRICS_PORT or --metrics-port", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    app = create_app(settings, watcher.current, metrics=metrics, policy_watcher=watcher)
+    try:
+        partitions = pattern_partitions(settings)
+    except PartitioningError as exc:
+        server.close()
+        log.error("cannot run the pattern detectors; not starting", error=str(exc))
+        print(f"alpr-monitor worker: {exc}", file=sys.stderr)
+        return EXIT_RESTARTABLE
+    app = create_app(settings, watcher.current, metrics=metrics, policy_watcher=watcher, pattern_partitions=partitions)
     log.info(
         "worker starting",
         broker=settings.broker,

@@ -609,6 +609,7 @@ class TestWorkerMetrics:
 
         monkeypatch.setattr("streams.worker.WorkerMetrics", Recording)
         monkeypatch.setattr("streams.worker.faust.Worker", NoFaust)
+        monkeypatch.setattr("streams.worker.pattern_partitions", lambda _: None)  # no broker to ask
         # The worker's GC tuning is for its own process, not for the test session's.
         monkeypatch.setattr("gc.freeze", lambda: None)
         monkeypatch.setattr("gc.set_threshold", lambda *_: None)
