@@ -117,6 +117,9 @@ class DetectorView(Generic[S]):
     def __len__(self) -> int:
         return sum(1 for _ in self._staged.keys(self._prefix))
 
+    def __bool__(self) -> bool:
+        return True  # a store is a store even when empty (PatternRunner picks stores with `or`)
+
 
 @dataclass(slots=True)
 class PatternBatch:
