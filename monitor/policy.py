@@ -127,6 +127,7 @@ class IsolatedSessionSettings(_Strict):
     gap_hours: float = Field(default=8, gt=0)
     usual_hours_share: float = Field(default=0.85, gt=0, le=1)
     max_session_hours: float = Field(default=3, gt=0)
+    min_session_searches: int = Field(default=3, ge=1)
 
 
 class NewRequesterSettings(_Strict):

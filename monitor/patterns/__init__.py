@@ -10,11 +10,13 @@ A detector (`Detector`) is a pure state machine, one module each under `monitor.
 - `state_key(obs) -> str | None`: the key its state lives under, always `"<owner key>|..."`, so state is
   co-located with the owner when the input topic is keyed by `partition_key(engine, event)`. None: the
   observation does not concern this detector.
-- `step(state | None, obs, ctx, earlier) -> (state | None, alerts)`: one observation in. `earlier` are the
-  alerts raised for the same observation by detectors that ran before this one (the runner's order), so a
-  detector may weigh another's finding (isolated sessions of a user with a repeat target). Returning the very
-  same state object means "unchanged": the runner skips the write (live, a write is a changelog message).
-  Returning None deletes the key.
+- `step(state | None, obs, ctx, notes) -> (state | None, alerts)`: one observation in. `notes` (`Notes`) is
+  scratch passed along the detectors in the runner's order for this observation only: the alerts raised so
+  far and the user's search count, so the per-plate detector can weigh a plate's share of the user's
+  searches. Returning the very same state object means "unchanged": the runner skips the write (live, a
+  write is a changelog message); a detector never mutates a state it returns as unchanged. None deletes the
+  key. `settle(state, obs, ctx, notes) -> state` (detectors with `settles = True`) runs after every detector
+  stepped, before the single write, so the per-user detector learns of a repeat target raised after it.
 - `advance(key, state, now, ctx) -> (state | None, alerts)`: time passes without an event. Standing access
   raises its daily alerts here; every detector drops what fell out of its window, and returns None when
   nothing is left, so state expires with its window. `now` is event time offline, and event time or the
@@ -38,7 +40,7 @@ not a function of the input. Thresholds come from the policy file (`patterns:` d
 overrides) through `PatternContext.settings_for(owner_id)`.
 """
 
-from monitor.patterns.detector import Detector, PatternContext, pattern_alert_id
+from monitor.patterns.detector import Detector, Notes, PatternContext, pattern_alert_id
 from monitor.patterns.observation import Observation, observe, owner_key, partition_key
 from monitor.patterns.runner import PatternRunner, default_detectors, replay
 from monitor.patterns.store import BytesStore, MemoryStore, StateStore
@@ -48,6 +50,7 @@ __all__ = [
     "BytesStore",
     "Detector",
     "MemoryStore",
+    "Notes",
     "Observation",
     "PatternContext",
     "PatternRunner",

@@ -11,11 +11,21 @@ from typing import ClassVar, Generic, TypeVar
 
 import msgspec
 
-from monitor.alerts import Alert
+from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity
 from monitor.patterns.observation import Observation
 from monitor.policy import PatternSettings, Policy
 
-__all__ = ["Detector", "PatternContext", "Step", "pattern_alert_id"]
+__all__ = [
+    "Detector",
+    "Notes",
+    "PatternContext",
+    "Step",
+    "alert_owner",
+    "alert_requester",
+    "iso",
+    "pattern_alert",
+    "pattern_alert_id",
+]
 
 S = TypeVar("S", bound=msgspec.Struct)
 Step = tuple[S | None, list[Alert]]
@@ -26,6 +36,19 @@ def pattern_alert_id(kind: str, key: str, *parts: str) -> str:
     (the tipping event's key, a tier, a day of exposure). Replays give the same id whatever the store."""
     text = "\x00".join(("pattern", kind, key, *parts))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class Notes:
+    """Scratch for one observation, passed along the detectors in runner order and then dropped.
+
+    `alerts`: what detectors earlier in the order raised for this observation. `user_searches`: the user's
+    searches of this owner's data over the repeat-target window, including this one (set by the per-user
+    detector, read by the per-plate one for a plate's share of the user's searches).
+    """
+
+    alerts: list[Alert] = field(default_factory=list)
+    user_searches: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +76,7 @@ class Detector(ABC, Generic[S]):
     kind: ClassVar[str]  # the contract v1.1 kind it raises, also its name and its table's name
     state_type: ClassVar[type[msgspec.Struct]]
     ticks_daily: ClassVar[bool] = False  # must be advanced at least once per UTC day
+    settles: ClassVar[bool] = False  # `settle` is called once every detector has stepped
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
@@ -63,8 +87,12 @@ class Detector(ABC, Generic[S]):
         """The key this observation's state lives under (`"<owner key>|..."`), or None to ignore it."""
 
     @abstractmethod
-    def step(self, state: S | None, obs: Observation, ctx: PatternContext, earlier: Sequence[Alert]) -> Step[S]:
+    def step(self, state: S | None, obs: Observation, ctx: PatternContext, notes: Notes) -> Step[S]:
         """One observation in: the new state (the same object when unchanged, None to delete) and alerts."""
+
+    def settle(self, state: S, obs: Observation, ctx: PatternContext, notes: Notes) -> S:
+        """After every detector stepped (only when `settles`): fold in what later detectors raised."""
+        return state
 
     def advance(self, key: str, state: S, now: datetime, ctx: PatternContext) -> Step[S]:
         """Time passes to `now` without an event: alerts due by then, state trimmed to its window."""
@@ -77,3 +105,59 @@ class Detector(ABC, Generic[S]):
     def decode(self, data: bytes) -> S:
         """State from `encode`'s bytes."""
         return self._decoder.decode(data)
+
+
+PATTERN_PACK = "patterns"
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, as evidence values are written."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_owner(obs: Observation) -> AlertOwner:
+    return AlertOwner(agency=obs.owner_agency, state=obs.owner_state, id=obs.owner_id)
+
+
+def alert_requester(obs: Observation) -> AlertRequester:
+    return AlertRequester(agency=obs.requester_agency, jurisdiction=obs.jurisdiction)
+
+
+def pattern_alert(
+    ctx: PatternContext,
+    *,
+    kind: str,
+    rule_id: str,
+    title: str,
+    severity: Severity,
+    summary: str,
+    alert_id: str,
+    event_id: str,
+    occurred_at: datetime,
+    owner: AlertOwner,
+    requester: AlertRequester,
+    evidence: dict[str, str],
+    citations: Sequence[str] = (),
+    plate_hash: str | None = None,
+    user_hash: str | None = None,
+) -> Alert:
+    """A contract v1.1 pattern alert (the same shape as a per-event alert)."""
+    return Alert(
+        alert_id=alert_id,
+        event_id=event_id,
+        rule_id=rule_id,
+        kind=kind,
+        severity=severity,
+        summary=summary,
+        citations=list(citations),
+        owner=owner,
+        requester=requester,
+        evidence=evidence,
+        policy_version=ctx.policy_version,
+        occurred_at=occurred_at,
+        detected_at=ctx.clock(),
+        pack=PATTERN_PACK,
+        title=title,
+        plate_hash=plate_hash,
+        user_hash=user_hash,
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from monitor.alerts import Alert
-from monitor.patterns.detector import Detector, PatternContext
+from monitor.patterns.detector import Detector, Notes, PatternContext
 from monitor.patterns.observation import Observation
 from monitor.patterns.store import MemoryStore, StateStore
 
@@ -19,7 +19,7 @@ SWEEP_DAYS = 7
 
 
 def default_detectors() -> list[AnyDetector]:
-    """Every detector, in the order the runner feeds them (a repeat target before isolated sessions)."""
+    """Every detector, in the order the runner feeds them (the per-user one counts before the per-plate one)."""
     from monitor.patterns.detectors import (
         IsolatedSession,
         NewRequester,
@@ -28,7 +28,7 @@ def default_detectors() -> list[AnyDetector]:
         Surge,
     )
 
-    return [StandingAccess(), NewRequester(), Surge(), RepeatTarget(), IsolatedSession()]
+    return [StandingAccess(), NewRequester(), Surge(), IsolatedSession(), RepeatTarget()]
 
 
 class PatternRunner:
@@ -51,18 +51,25 @@ class PatternRunner:
 
     def observe(self, obs: Observation) -> list[Alert]:
         """Step every detector with one observation; the alerts they raise, in detector order."""
-        raised: list[Alert] = []
+        notes = Notes()
+        raised = notes.alerts
         ctx = self.ctx
+        unsettled: list[tuple[AnyDetector, str, object, object]] = []
         for detector in self.detectors:
             key = detector.state_key(obs)
             if key is None:
                 continue
             store = self.stores[detector.kind]
             state = store.get(key)
-            new, alerts = detector.step(state, obs, ctx, raised)
-            self._write(store, key, state, new)
+            new, alerts = detector.step(state, obs, ctx, notes)
             if alerts:
                 raised.extend(alerts)
+            if detector.settles and new is not None:
+                unsettled.append((detector, key, state, new))
+            else:
+                self._write(store, key, state, new)
+        for detector, key, state, new in unsettled:
+            self._write(self.stores[detector.kind], key, state, detector.settle(new, obs, ctx, notes))
         return raised
 
     def advance_key(self, detector: AnyDetector, key: str, now: datetime) -> list[Alert]:
