@@ -28,6 +28,7 @@ make a year of days pass at once. The clock is kept in the changelog with the st
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.alerts import Alert, encode_alert
 from monitor.events import EventError, decode_event
 from monitor.patterns.detector import Detector, PatternContext
+from monitor.patterns.detectors.standing_access import StandingAccess
 from monitor.patterns.observation import observe, partition_key
 from monitor.patterns.runner import PatternRunner, default_detectors
 from streams.batch import Judged
@@ -295,6 +297,25 @@ class LivePatterns:
                 await self.commit(batch, producer.send)
                 if metrics is not None and batch.alerts:
                     metrics.record_batch({}, (alert for alert, _ in batch.alerts), (), 0.0)
+        if metrics is not None:
+            metrics.set_prohibited_grants(self.prohibited_grants())
+
+    def prohibited_grants(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(owner, jurisdiction class) -> (prohibited recipients holding access, earliest start), on the
+        partitions this worker holds."""
+        found: dict[tuple[str, str], tuple[int, float]] = {}
+        standing = next((d for d in self.detectors if d.kind == StandingAccess.kind), None)
+        if standing is None:
+            return found
+        for partition in self.active_partitions():
+            view = DetectorView(self.store.stage(partition), standing)
+            for key in view.keys():  # noqa: SIM118 - a StateStore, not a dict
+                state = view.get(key)
+                if state is None or not state.active or state.prohibited is None or state.since is None:
+                    continue
+                count, since = found.get(state.label, (0, math.inf))
+                found[state.label] = (count + 1, min(since, state.since.timestamp()))
+        return found
 
     def forget(self, partitions: set[int]) -> None:
         self.store.forget(partitions)
