@@ -351,3 +351,139 @@ class TestRecoveryAcrossSigkill:
 
 async def _lag_is_zero(bootstrap: str, topics: Topics) -> bool:
     return await _committed_lag(bootstrap, topics.app_id, topics.source) == 0
+
+
+def _grant(event_id: str, at: datetime, action: str = "approve_request") -> AccessEvent:
+    return AccessEvent(
+        event_id=event_id,
+        event_type="sharing_change",
+        occurred_at=at,
+        owner=Owner(agency="Long Beach CA PD", state="CA"),
+        requester=Requester(agency="Immigration and Customs Enforcement"),
+        sharing=Sharing(action=action, direction="outbound", approval_mode="group", batch_size=312),  # type: ignore[arg-type]
+        source=Source(vendor="test", log="sharing_audit"),
+    )
+
+
+@pytest.mark.kafka
+class TestWallClockTimer:
+    async def test_next_days_standing_access_alert_comes_without_an_event(
+        self,
+        kafka_broker: KafkaBroker,
+        topics: Topics,
+        start_worker: Callable[[Topics], Worker],
+        reference_engine: Engine,
+    ) -> None:
+        """A federal agency let in at 23:59:50 (event time) gets its day-one alert at once, and its day-two
+        alert from the worker's timer once the partition's clock passes midnight, with no further event;
+        the prohibited-grant gauge counts it."""
+        grant = _grant(f"grant-{uuid.uuid4().hex[:6]}", datetime(2025, 2, 11, 23, 59, 50, tzinfo=UTC))
+        bootstrap = kafka_broker.bootstrap
+        worker = start_worker(topics)
+        await _produce(bootstrap, topics.source, _by_owner(reference_engine, [grant]))
+
+        async def standing() -> list[Alert]:
+            return [a for a in await _alerts(bootstrap, topics.alerts) if a.kind == "sharing.standing_access"]
+
+        async def two_days() -> bool:
+            return len(await standing()) >= 2
+
+        await _until(two_days, DRAIN_DEADLINE_S, [worker], "standing-access alerts for two days")
+        alerts = sorted(await standing(), key=lambda a: a.occurred_at)
+        assert [a.evidence["active_days"] for a in alerts[:2]] == ["1", "2"]
+        assert alerts[1].occurred_at == datetime(2025, 2, 12, tzinfo=UTC), "day two's alert falls on day two"
+        assert worker.processed() == 1, "one event in, alerts for two days out"
+        # The same ids the detector gives offline when time is advanced past midnight.
+        runner = PatternRunner(PatternContext(reference_engine.policy))
+        obs = observe(reference_engine, grant)
+        assert obs is not None
+        offline = runner.observe(obs) + runner.advance_all(datetime(2025, 2, 12, 0, 0, 5, tzinfo=UTC))
+        assert [a.alert_id for a in alerts[:2]] == [a.alert_id for a in offline]
+
+        def gauge_counts() -> bool:
+            text = worker.metrics_text()
+            return 'alpr_prohibited_active_grants{jurisdiction="federal",owner="long-beach-pd"} 1.0' in text
+
+        await _until(gauge_counts, START_DEADLINE_S, [worker], "the prohibited-grant gauge")
+        assert worker.stop() == 0
+
+
+@pytest.mark.kafka
+class TestRebalanceAndKeying:
+    async def test_two_workers_one_killed_give_the_offline_pattern_alerts(
+        self,
+        kafka_broker: KafkaBroker,
+        topics: Topics,
+        start_worker: Callable[[Topics], Worker],
+        reference_engine: Engine,
+    ) -> None:
+        """Two workers share four partitions; one is SIGKILLed mid-stream; the survivor takes its partitions
+        over (state from the changelog) and every pattern alert of the offline run is written (duplicates
+        allowed, none lost, none invented)."""
+        events = _mixed_stream(11, 2500)
+        expected = {a.alert_id: a for a in _offline(reference_engine, events)}
+        assert {a.kind for a in expected.values()} >= {
+            "misuse.repeat_target",
+            "volume.new_requester",
+            "sharing.standing_access",
+        }
+        bootstrap = kafka_broker.bootstrap
+        first, second = start_worker(topics), start_worker(topics)
+        await _produce(bootstrap, topics.source, _by_owner(reference_engine, events))
+        await _until(lambda: first.processed() >= 300, DRAIN_DEADLINE_S, [first, second], "the first worker under way")
+        assert first.processed() < len(events), "the kill must land mid-stream"
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        await _until(lambda: _lag_is_zero(bootstrap, topics), DRAIN_DEADLINE_S * 2, [second], "the survivor drained")
+
+        async def all_written() -> bool:
+            written = {a.alert_id for a in await _alerts(bootstrap, topics.alerts) if a.kind in PATTERN_KINDS}
+            return set(expected) <= written
+
+        await _until(all_written, DRAIN_DEADLINE_S, [second], "every offline pattern alert")
+        written = [a for a in await _alerts(bootstrap, topics.alerts) if a.kind in PATTERN_KINDS]
+        unexpected = {(a.kind, a.occurred_at.date()) for a in written if a.alert_id not in expected}
+        # Live, the standing-access alert also covers the days the partition's clock has passed since.
+        assert {kind for kind, _ in unexpected} <= {"sharing.standing_access"}, unexpected
+        assert second.stop() == 0
+
+    async def test_miskeyed_input_is_repartitioned_not_split(
+        self,
+        kafka_broker: KafkaBroker,
+        topics: Topics,
+        start_worker: Callable[[Topics], Worker],
+        reference_engine: Engine,
+    ) -> None:
+        """Events keyed by event id (spread over every partition) reach their owner's partition through the
+        repartition topic: the pattern alerts are those of the offline run, the rule alerts unchanged."""
+        events = _mixed_stream(12, 600)
+        expected = {a.alert_id for a in _offline(reference_engine, events)}
+        rule_alerts = {a.alert_id for event in events for a in reference_engine.judge(event)}
+        bootstrap = kafka_broker.bootstrap
+        worker = start_worker(topics)
+        await _produce(bootstrap, topics.source, [(e.event_id.encode(), encode_event(e)) for e in events])
+
+        async def all_written() -> bool:
+            written = {a.alert_id for a in await _alerts(bootstrap, topics.alerts)}
+            return expected | rule_alerts <= written
+
+        await _until(all_written, DRAIN_DEADLINE_S, [worker], "every rule and pattern alert")
+        await _until(lambda: _lag_is_zero(bootstrap, topics), DRAIN_DEADLINE_S, [worker], "drained")
+        written = await _alerts(bootstrap, topics.alerts)
+        pattern_ids = {a.alert_id for a in written if a.kind in PATTERN_KINDS}
+        extra = {a.kind for a in written if a.kind in PATTERN_KINDS and a.alert_id not in expected}
+        assert extra <= {"sharing.standing_access"}, extra
+        assert expected <= pattern_ids
+        forwarded = await _topic_size(bootstrap, repartition_topic_name(topics.app_id))
+        assert 0 < forwarded < len(events), "the events off their owner's partition, and only those, took the hop"
+        assert worker.stop() == 0
+
+
+async def _topic_size(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(partitions)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
