@@ -7,7 +7,6 @@ order, as `check` does). Every wait is bounded, so a stuck worker fails the test
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
