@@ -443,11 +443,12 @@ class Engine:
         context, judgement = self._judgement(event)
         return self._alerts(event, context, judgement)
 
-    def assess(self, event: AccessEvent) -> Assessment:
-        """`judge`, plus the owner context and the facts the alerts were decided on."""
+    def assess(self, event: AccessEvent, *, with_alerts: bool = True) -> Assessment:
+        """`judge`, plus the owner context and the facts the alerts were decided on (`alerts` stays empty
+        when `with_alerts` is False: for a caller that judged the event already)."""
         context, judgement = self._judgement(event)
         return Assessment(
-            self._alerts(event, context, judgement),
+            self._alerts(event, context, judgement) if with_alerts else [],
             context,
             judgement.facts,
             judgement.beneficiary is not None and judgement.decided_by is judgement.beneficiary,

@@ -138,10 +138,13 @@ class NewRequesterSettings(_Strict):
 
 class SurgeSettings(_Strict):
     """`volume.surge`: an agency's searches on one day above max(factor x median, median + mad_factor x MAD, floor)
-    of its own daily counts over the previous `baseline_days` (days without a search count as 0)."""
+    of its own daily counts over the previous `baseline_days` since its first search (days without a search
+    count as 0). An in-state agency is judged once it has `min_history_days` of history; an outside agency
+    from its first day (a flood from nothing is the national-lookup shape)."""
 
     enabled: bool = True
     baseline_days: int = Field(default=28, ge=7, le=366)
+    min_history_days: int = Field(default=7, ge=0)
     median_factor: float = Field(default=3, gt=0)
     mad_factor: float = Field(default=5, gt=0)
     floor: int = Field(default=50, ge=1)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ._info import RunInfo
+from ._patterns import PatternFindings
 from ._tally import Tally
 from ._words import CLASS_ORDER, SEVERITY_ORDER, class_label, kind_label, record_nouns
 
@@ -28,7 +29,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(tally: Tally, info: RunInfo) -> str:
+def render_markdown(tally: Tally, info: RunInfo, patterns: PatternFindings | None = None) -> str:
     """The summary as Markdown."""
     totals = tally.totals
     classes = tally.class_events
@@ -103,6 +104,8 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
                 for row in tally.immigration[:20]
             ),
         )
+    if patterns is not None:
+        lines += _pattern_sections(patterns)
     queries = sum(tally.reasons.values())
     lines += ["## Data quality", ""]
     if queries:
@@ -117,3 +120,63 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
         lines.append(f"  - {md_text(code)}: {count:,}")
     lines += ["", "Plates and user names appear only as keyed hashes. Full detail: report.html, findings.csv.", ""]
     return "\n".join(lines)
+
+
+def _pattern_sections(patterns: PatternFindings) -> list[str]:
+    lines = ["## Who holds access now", ""]
+    if not patterns.holders:
+        lines += [
+            "No recipient outside the owner's own state's public agencies holds access at the end of the input.",
+            "",
+        ]
+    else:
+        lines += [
+            "Recipients other than the owner's own state's public agencies that held access at the end of the input, "
+            "prohibited ones first. Days of exposure count from the day access began (a grant, a sharing list "
+            "that first showed them, or their first search) to the last day of the input, both included; "
+            f"{patterns.holders_in_state:,} public agencies of the owner's state also hold access and are not listed.",
+            "",
+        ]
+        lines += _table(
+            ("Owner", "Recipient", "Jurisdiction", "Prohibited", "Since", "Days of exposure", "Granted by way of"),
+            (
+                (
+                    md_text(h.owner),
+                    md_text(h.recipient),
+                    class_label(h.jurisdiction),
+                    "yes" if h.prohibited else "no",
+                    h.since[:10],
+                    f"{h.days_of_exposure:,}",
+                    md_text(" ".join(filter(None, (h.granted_via, h.approval_mode)))),
+                )
+                for h in patterns.holders[:50]
+            ),
+        )
+    targets = patterns.repeat_targets()
+    lines += ["## Repeat targets", ""]
+    if not targets:
+        lines += ["No user searched one plate often enough across days to reach a repeat-target tier.", ""]
+        return lines
+    lines += [
+        "One row per user and plate (keyed hashes, never the plate or the name): the searches and distinct days "
+        "in the detector's 90-day window when it last alerted, the reasons written (identifiers masked), and "
+        "whether a case number was given; searches under a case number weigh less, so they rarely reach high.",
+        "",
+    ]
+    lines += _table(
+        ("Severity", "Requester", "User hash", "Plate hash", "Searches", "Days", "Reasons written", "Case number"),
+        (
+            (
+                r.severity,
+                md_text(r.requester),
+                f"`{r.user_hash}`",
+                f"`{r.plate_hash}`",
+                f"{r.searches:,}",
+                f"{r.days:,}",
+                md_text(r.reasons or "(none)"),
+                f"yes ({r.case_number_searches})" if r.case_number_given else "no",
+            )
+            for r in targets[:50]
+        ),
+    )
+    return lines

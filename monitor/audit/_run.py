@@ -17,11 +17,13 @@ from typing import Any
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.ingest import IngestOptions, Item, RowError, Skipped
+from monitor.patterns.offline import OfflinePatterns
 
 from ._html import render_html
 from ._info import InputFile, RunInfo
 from ._markdown import render_markdown
 from ._outputs import FindingsWriter
+from ._patterns import PatternFindings
 from ._pipeline import ChildReader, Source, can_fork
 from ._progress import UPDATE_EVERY, Progress, input_files, open_items
 from ._tally import Caps, Tally, Totals
@@ -65,8 +67,12 @@ class AuditRun:
         caps: Caps | None = None,
         progress: bool | None = None,
         parallel: bool | None = None,
+        patterns: bool = True,
     ) -> None:
         self.engine = engine
+        # The pattern detectors see every judged event; they run in event-time order in `finish`.
+        self.patterns = OfflinePatterns(engine) if patterns else None
+        self.pattern_findings = PatternFindings()
         self.out_dir = out_dir
         self.tally = Tally(caps or Caps())
         self.info = RunInfo(
@@ -133,7 +139,8 @@ class AuditRun:
         writer = self._writer
         if writer is None:
             writer = self._writer = FindingsWriter(self.out_dir)
-        judge = self.engine.judge
+        assess = self.engine.assess
+        observe = self.patterns.add if self.patterns is not None else None
         tally = self.tally
         add_event = tally.add_event
         write_alerts = writer.alerts
@@ -141,7 +148,10 @@ class AuditRun:
         count = 0
         for count, item in enumerate(items, 1):
             if type(item) is AccessEvent:
-                alerts = judge(item)
+                assessment = assess(item)
+                if observe is not None:
+                    observe(item, assessment)
+                alerts = assessment.alerts
                 if alerts:
                     write_alerts(alerts)
                     first = alerts[0]
@@ -158,6 +168,18 @@ class AuditRun:
         tally.totals.records += count  # counted apart from the classification above, so a slip shows
         return count
 
+    def _run_patterns(self, writer: FindingsWriter) -> None:
+        """The pattern alerts of everything consumed, into the findings and the totals."""
+        assert self.patterns is not None
+        found = self.pattern_findings
+        tally = self.tally
+        for alert in self.patterns.alerts():
+            writer.alerts([alert])
+            tally.add_pattern_alert(alert)
+            found.add(alert)
+        as_of = tally.last_event.date() if tally.last_event is not None else None
+        found.set_holders(self.patterns.standing(), as_of)
+
     def _where(self, event: AccessEvent) -> tuple[str, str | None]:
         """The requester's jurisdiction class and the owner's state for a clean event."""
         return self.engine.recipient(event)
@@ -169,6 +191,8 @@ class AuditRun:
         if self._writer is None:
             self._writer = FindingsWriter(self.out_dir)
         tally, writer = self.tally, self._writer
+        if self.patterns is not None:
+            self._run_patterns(writer)
         writer.close()
         tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
@@ -177,8 +201,9 @@ class AuditRun:
         summary = self.out_dir / "summary.md"
         figures = self.out_dir / "summary.json"
         report.write_text(render_html(tally, info), encoding="utf-8")
-        summary.write_text(render_markdown(tally, info), encoding="utf-8")
-        figures.write_text(json.dumps(summary_figures(tally, info), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        summary.write_text(render_markdown(tally, info, self.pattern_findings), encoding="utf-8")
+        numbers = summary_figures(tally, info) | self.pattern_findings.figures()
+        figures.write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         files = {
             "report": report,
             "summary": summary,

@@ -233,6 +233,14 @@ class Tally:
         if "retention.exceeded" in kinds:
             self._add_retention(_listed(event, alerts, "retention.exceeded", jurisdiction))
 
+    def add_pattern_alert(self, alert: Alert) -> None:
+        """Count an alert of the pattern detectors (it belongs to a pattern, not to one event's tally)."""
+        self.totals.alerts += 1
+        self.by_severity[alert.severity] += 1
+        self.by_kind[alert.kind] += 1
+        self.kind_severity[alert.kind, alert.severity] += 1
+        self.rules[alert.rule_id, alert.kind, alert.severity, alert.title or ""] += 1
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _party(self, table: dict[_K, PartyTally], key: _K) -> PartyTally | None:

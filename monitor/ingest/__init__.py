@@ -16,6 +16,9 @@ The format is detected from the header, or named:
 | `flock-sharing-list` | Flock portal sharing list (`Agency` or `Name,State,Type`) |
 | `vigilant-sharing-report` | Vigilant LEARN "Agency Data Sharing Report" as text |
 
+Consecutive snapshots of a sharing list (`read_snapshots`) become grant and revoke events: who appears
+and who goes between two lists (see `_snapshots`).
+
 Where a file does not say whose data it is, `IngestOptions.owner` must (the adapters raise
 `MissingOption` before reading a row). Each adapter's module docstring states how it builds event ids;
 all are deterministic, so alerts derived from them are too.
@@ -33,10 +36,12 @@ from monitor.ingest._model import (
     UnknownFormat,
 )
 from monitor.ingest._read import ADAPTERS, adapter_named, detect_format, known_formats, read_events
+from monitor.ingest._snapshots import SNAPSHOT_LOG, read_snapshots, snapshot_changes
 from monitor.ingest._tally import Tally
 
 __all__ = [
     "ADAPTERS",
+    "SNAPSHOT_LOG",
     "Adapter",
     "BadHeader",
     "IngestError",
@@ -51,4 +56,6 @@ __all__ = [
     "detect_format",
     "known_formats",
     "read_events",
+    "read_snapshots",
+    "snapshot_changes",
 ]

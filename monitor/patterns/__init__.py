@@ -10,14 +10,15 @@ A detector (`Detector`) is a pure state machine, one module each under `monitor.
 - `state_key(obs) -> str | None`: the key its state lives under, always `"<owner key>|..."`, so state is
   co-located with the owner when the input topic is keyed by `partition_key(engine, event)`. None: the
   observation does not concern this detector.
-- `step(state | None, obs, ctx, notes) -> (state | None, alerts)`: one observation in. `notes` (`Notes`) is
+- `step(state | None, obs, ctx, notes) -> (state | KEEP | None, alerts)`: one observation in. `notes` (`Notes`) is
   scratch passed along the detectors in the runner's order for this observation only: the alerts raised so
   far and the user's search count, so the per-plate detector can weigh a plate's share of the user's
-  searches. Returning the very same state object means "unchanged": the runner skips the write (live, a
-  write is a changelog message); a detector never mutates a state it returns as unchanged. None deletes the
-  key. `settle(state, obs, ctx, notes) -> state` (detectors with `settles = True`) runs after every detector
-  stepped, before the single write, so the per-user detector learns of a repeat target raised after it.
-- `advance(key, state, now, ctx) -> (state | None, alerts)`: time passes without an event. Standing access
+  searches. A detector may change the state it is given in place and return it; it returns `KEEP` when
+  nothing changed, and the runner skips the write (live, a write is a changelog message); None deletes the
+  key. `settle(state, obs, ctx, notes) -> state | KEEP` (detectors with `settles = True`) runs after every
+  detector stepped, before the single write, so the per-user detector learns of a repeat target raised
+  after it.
+- `advance(key, state, now, ctx) -> (state | KEEP | None, alerts)`: time passes without an event. Standing access
   raises its daily alerts here; every detector drops what fell out of its window, and returns None when
   nothing is left, so state expires with its window. `now` is event time offline, and event time or the
   wall clock live; detectors with `ticks_daily = True` must be advanced at least once per UTC day to say
@@ -40,15 +41,17 @@ not a function of the input. Thresholds come from the policy file (`patterns:` d
 overrides) through `PatternContext.settings_for(owner_id)`.
 """
 
-from monitor.patterns.detector import Detector, Notes, PatternContext, pattern_alert_id
+from monitor.patterns.detector import KEEP, Detector, Keep, Notes, PatternContext, pattern_alert_id
 from monitor.patterns.observation import Observation, observe, owner_key, partition_key
 from monitor.patterns.runner import PatternRunner, default_detectors, replay
 from monitor.patterns.store import BytesStore, MemoryStore, StateStore
 from monitor.policy import PatternSettings
 
 __all__ = [
+    "KEEP",
     "BytesStore",
     "Detector",
+    "Keep",
     "MemoryStore",
     "Notes",
     "Observation",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Final, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -16,7 +17,9 @@ from monitor.patterns.observation import Observation
 from monitor.policy import PatternSettings, Policy
 
 __all__ = [
+    "KEEP",
     "Detector",
+    "Keep",
     "Notes",
     "PatternContext",
     "Step",
@@ -28,7 +31,16 @@ __all__ = [
 ]
 
 S = TypeVar("S", bound=msgspec.Struct)
-Step = tuple[S | None, list[Alert]]
+
+
+class Keep(enum.Enum):
+    """What `step`, `advance` and `settle` return for "nothing changed": the runner writes nothing."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+Step = tuple[S | Literal[Keep.KEEP] | None, list[Alert]]
 
 
 def pattern_alert_id(kind: str, key: str, *parts: str) -> str:
@@ -60,6 +72,7 @@ class PatternContext:
 
     policy: Policy
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _settings: dict[str, PatternSettings] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def policy_version(self) -> str:
@@ -67,7 +80,10 @@ class PatternContext:
 
     def settings_for(self, owner_id: str) -> PatternSettings:
         """Thresholds for an owner: its overrides over the policy's `patterns:` defaults."""
-        return self.policy.pattern_settings(owner_id)
+        settings = self._settings.get(owner_id)
+        if settings is None:
+            settings = self._settings[owner_id] = self.policy.pattern_settings(owner_id)
+        return settings
 
 
 class Detector(ABC, Generic[S]):
@@ -88,15 +104,17 @@ class Detector(ABC, Generic[S]):
 
     @abstractmethod
     def step(self, state: S | None, obs: Observation, ctx: PatternContext, notes: Notes) -> Step[S]:
-        """One observation in: the new state (the same object when unchanged, None to delete) and alerts."""
+        """One observation in: the state to write (which may be `state` changed in place), `KEEP` when
+        nothing changed, or None to delete the key; and the alerts."""
 
-    def settle(self, state: S, obs: Observation, ctx: PatternContext, notes: Notes) -> S:
-        """After every detector stepped (only when `settles`): fold in what later detectors raised."""
-        return state
+    def settle(self, state: S, obs: Observation, ctx: PatternContext, notes: Notes) -> S | Literal[Keep.KEEP]:
+        """After every detector stepped (only when `settles`), with the state `step` returned: fold in what
+        later detectors raised. `KEEP` when it changed nothing."""
+        return KEEP
 
     def advance(self, key: str, state: S, now: datetime, ctx: PatternContext) -> Step[S]:
         """Time passes to `now` without an event: alerts due by then, state trimmed to its window."""
-        return state, []
+        return KEEP, []
 
     def encode(self, state: S) -> bytes:
         """State as bytes (MessagePack), as a Faust table or a crash/restore keeps it."""

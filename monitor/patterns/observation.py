@@ -15,8 +15,9 @@ from typing import Literal
 import msgspec
 
 from monitor.alerts import SEVERITIES, Alert, Severity
-from monitor.engine import UNLISTED_OWNER, Engine, mask_identifiers, relative_jurisdiction
+from monitor.engine import UNLISTED_OWNER, Assessment, Engine, mask_identifiers, relative_jurisdiction
 from monitor.events import AccessEvent
+from monitor.ingest import SNAPSHOT_LOG
 from monitor.purpose import is_redacted
 
 __all__ = [
@@ -45,8 +46,6 @@ PROHIBITING_KINDS = frozenset(
         "sharing.no_agreement",
     }
 )
-# Source logs written by the snapshot differ (monitor.ingest): a grant or revoke seen between two lists.
-SNAPSHOT_LOG = "sharing_snapshot"
 _GRANTS = frozenset({"grant", "approve_request"})
 _MAX_REASON = 60
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
@@ -110,12 +109,18 @@ def _reason_quality(purpose: frozenset[str], weak: frozenset[str], redacted: boo
     return "stated"
 
 
-def observe(engine: Engine, event: AccessEvent, alerts: Sequence[Alert] | None = None) -> Observation | None:
+def observe(
+    engine: Engine,
+    event: AccessEvent,
+    alerts: Sequence[Alert] | None = None,
+    *,
+    assessment: Assessment | None = None,
+) -> Observation | None:
     """The observation of one event, or None when it says nothing about access to the owner's data.
 
     Searches and outbound grants, approvals and revocations are observed; inbound changes and denied
-    requests are not. `alerts` are the engine's alerts for this event when the caller has them already
-    (the worker and `check` do); otherwise the engine judges the event again.
+    requests are not. Pass the engine's `alerts` for this event, or its whole `assessment`, when the caller
+    has them already (the worker and `check` do); otherwise the engine judges the event again.
     """
     sharing = event.sharing
     action: Action
@@ -127,7 +132,8 @@ def observe(engine: Engine, event: AccessEvent, alerts: Sequence[Alert] | None =
         action = "revoke"
     else:
         return None
-    assessment = engine.assess(event)
+    if assessment is None:
+        assessment = engine.assess(event, with_alerts=alerts is None)
     if alerts is None:
         alerts = assessment.alerts
     context, facts = assessment.context, assessment.facts

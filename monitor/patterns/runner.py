@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from monitor.alerts import Alert
-from monitor.patterns.detector import Detector, Notes, PatternContext
+from monitor.patterns.detector import KEEP, Detector, Notes, PatternContext
 from monitor.patterns.observation import Observation
 from monitor.patterns.store import MemoryStore, StateStore
 
@@ -47,7 +47,10 @@ class PatternRunner:
         self.ctx = ctx
         self.detectors: tuple[AnyDetector, ...] = tuple(detectors if detectors is not None else default_detectors())
         given = dict(stores or {})
-        self.stores: dict[str, StateStore[Any]] = {d.kind: given.get(d.kind) or MemoryStore() for d in self.detectors}
+        # An empty store is falsy (it has a length): test for presence, not truth.
+        self.stores: dict[str, StateStore[Any]] = {
+            d.kind: given[d.kind] if d.kind in given else MemoryStore() for d in self.detectors
+        }
 
     def observe(self, obs: Observation) -> list[Alert]:
         """Step every detector with one observation; the alerts they raise, in detector order."""
@@ -66,10 +69,12 @@ class PatternRunner:
                 raised.extend(alerts)
             if detector.settles and new is not None:
                 unsettled.append((detector, key, state, new))
-            else:
+            elif new is not KEEP:
                 self._write(store, key, state, new)
         for detector, key, state, new in unsettled:
-            self._write(self.stores[detector.kind], key, state, detector.settle(new, obs, ctx, notes))
+            settled = detector.settle(state if new is KEEP else new, obs, ctx, notes)
+            if new is not KEEP or settled is not KEEP:
+                self._write(self.stores[detector.kind], key, state, settled if settled is not KEEP else new)
         return raised
 
     def advance_key(self, detector: AnyDetector, key: str, now: datetime) -> list[Alert]:
@@ -79,7 +84,8 @@ class PatternRunner:
         if state is None:
             return []
         new, alerts = detector.advance(key, state, now, self.ctx)
-        self._write(store, key, state, new)
+        if new is not KEEP:
+            self._write(store, key, state, new)
         return alerts
 
     def advance_all(self, now: datetime, *, daily_only: bool = False) -> list[Alert]:
@@ -98,7 +104,7 @@ class PatternRunner:
         if new is None:
             if old is not None:
                 store.delete(key)
-        elif new is not old:
+        else:
             store.set(key, new)
 
 

@@ -16,12 +16,15 @@ the user's total (`Notes.user_searches`), for a plate's share of it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 import msgspec
 
 from monitor.alerts import Alert, AlertOwner, AlertRequester
 from monitor.patterns.detector import (
+    KEEP,
     Detector,
+    Keep,
     Notes,
     PatternContext,
     Step,
@@ -116,8 +119,6 @@ class IsolatedSession(Detector[IsolatedSessionState]):
                 days=[],
                 counts=[],
             )
-        else:
-            state = msgspec.structs.replace(state)
         alerts = []
         gap = timedelta(hours=settings.isolated_session.gap_hours)
         if state.session_last is not None and when - state.session_last >= gap:
@@ -150,10 +151,11 @@ class IsolatedSession(Detector[IsolatedSessionState]):
 
     def settle(
         self, state: IsolatedSessionState, obs: Observation, ctx: PatternContext, notes: Notes
-    ) -> IsolatedSessionState:
+    ) -> IsolatedSessionState | Literal[Keep.KEEP]:
         if any(alert.kind == _REPEAT_TARGET for alert in notes.alerts):
             state.repeat_target_day = obs.occurred_at.toordinal()
-        return state
+            return state
+        return KEEP
 
     def advance(
         self, key: str, state: IsolatedSessionState, now: datetime, ctx: PatternContext
@@ -161,25 +163,27 @@ class IsolatedSession(Detector[IsolatedSessionState]):
         settings = ctx.settings_for(state.owner_id)
         window = settings.repeat_target.window_days
         alerts = []
-        changed = msgspec.structs.replace(state, days=list(state.days), counts=list(state.counts))
+        changed = False
         if state.session_last is not None and now - state.session_last >= timedelta(
             hours=settings.isolated_session.gap_hours
         ):
-            alert = self._close(key, changed, settings, ctx)
+            alert = self._close(key, state, settings, ctx)
+            changed = True
             if alert is not None:
                 alerts.append(alert)
-        last = changed.session_last or changed.last_seen
+        last = state.session_last or state.last_seen
         if last is not None and now - last > timedelta(days=window):
             return None, alerts
-        _trim(changed, now.toordinal() - window + 1)
-        if not alerts and changed.session_last == state.session_last and changed.days == state.days:
-            return state, []
-        return changed, alerts
+        oldest = now.toordinal() - window + 1
+        if state.days and state.days[0] < oldest:
+            _trim(state, oldest)
+            changed = True
+        return (state if changed else KEEP), alerts
 
     def _close(
         self, key: str, state: IsolatedSessionState, settings: PatternSettings, ctx: PatternContext
     ) -> Alert | None:
-        """End the session in progress (mutating `state`, a copy); its alert when it was isolated."""
+        """End the session in progress (in `state`); its alert when it was isolated."""
         start, last, count = state.session_start, state.session_last, state.session_count
         assert start is not None
         assert last is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from monitor.patterns.detector import (
+    KEEP,
     Detector,
     Notes,
     PatternContext,
@@ -48,7 +49,7 @@ class NewRequester(Detector[NewRequesterState]):
         self, state: NewRequesterState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[NewRequesterState]:
         if state is not None or not ctx.settings_for(obs.owner_id).new_requester.enabled:
-            return state, []
+            return KEEP, []
         key = f"{obs.owner_key}|{obs.requester_key}"
         seen = iso(obs.occurred_at)
         alert = pattern_alert(

@@ -23,6 +23,7 @@ import msgspec
 
 from monitor.alerts import Alert
 from monitor.patterns.detector import (
+    KEEP,
     Detector,
     Notes,
     PatternContext,
@@ -130,7 +131,7 @@ class RepeatTarget(Detector[RepeatTargetState]):
     ) -> Step[RepeatTargetState]:
         rules = ctx.settings_for(obs.owner_id).repeat_target
         if not rules.enabled:
-            return state, []
+            return KEEP, []
         today = obs.occurred_at.toordinal()
         oldest = today - rules.window_days + 1
         cased = 1 if obs.case_number else 0
@@ -142,33 +143,31 @@ class RepeatTarget(Detector[RepeatTargetState]):
         days, counts, with_case = state.days, state.counts, state.cased
         if days[0] < oldest:
             cut = next((i for i, day in enumerate(days) if day >= oldest), len(days))
-            days, counts, with_case = days[cut:], counts[cut:], with_case[cut:]
+            del days[:cut], counts[:cut], with_case[:cut]
         if days and days[-1] == today:
-            counts = [*counts[:-1], counts[-1] + 1]
-            with_case = [*with_case[:-1], with_case[-1] + cased]
+            counts[-1] += 1
+            with_case[-1] += cased
         elif not days or days[-1] < today:
-            days, counts, with_case = [*days, today], [*counts, 1], [*with_case, cased]
+            days.append(today)
+            counts.append(1)
+            with_case.append(cased)
         else:
             # A straggler (live, out of event-time order): counted on its own day.
-            merged = {day: [n, c] for day, n, c in zip(days, counts, with_case, strict=True)}
-            bucket = merged.setdefault(today, [0, 0])
-            bucket[0] += 1
-            bucket[1] += cased
-            days = sorted(merged)
-            counts, with_case = [merged[d][0] for d in days], [merged[d][1] for d in days]
-        event_ids = [*state.event_ids[-(MAX_EVENT_IDS - 1) :], obs.event_id]
+            index = next(i for i, day in enumerate(days) if day >= today)
+            if days[index] == today:
+                counts[index] += 1
+                with_case[index] += cased
+            else:
+                days.insert(index, today)
+                counts.insert(index, 1)
+                with_case.insert(index, cased)
+        event_ids = state.event_ids
+        if len(event_ids) >= MAX_EVENT_IDS:
+            del event_ids[: len(event_ids) - MAX_EVENT_IDS + 1]
+        event_ids.append(obs.event_id)
         reasons = state.reasons
         if obs.reason and len(reasons) < MAX_REASONS and obs.reason not in reasons:
-            reasons = [*reasons, obs.reason]
-        state = RepeatTargetState(
-            days=days,
-            counts=counts,
-            cased=with_case,
-            event_ids=event_ids,
-            reasons=reasons,
-            tier=state.tier,
-            alerted_day=state.alerted_day,
-        )
+            state.reasons = [*reasons, obs.reason]
         if len(days) < rules.medium_days:
             return state, []
         tier = tier_of(state, today, notes.user_searches, rules)
@@ -186,11 +185,10 @@ class RepeatTarget(Detector[RepeatTargetState]):
         if state.days[-1] < oldest:
             return None, []
         if state.days[0] >= oldest:
-            return state, []
+            return KEEP, []
         cut = next(i for i, day in enumerate(state.days) if day >= oldest)
-        return msgspec.structs.replace(
-            state, days=state.days[cut:], counts=state.counts[cut:], cased=state.cased[cut:]
-        ), []
+        del state.days[:cut], state.counts[:cut], state.cased[:cut]
+        return state, []
 
     def _alert(self, obs: Observation, state: RepeatTargetState, tier: Tier, ctx: PatternContext) -> Alert:
         key = f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}|{obs.plate_hash}"

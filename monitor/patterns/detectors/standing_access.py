@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 
 from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity
-from monitor.patterns.detector import Detector, Notes, PatternContext, Step, iso, pattern_alert, pattern_alert_id
+from monitor.patterns.detector import KEEP, Detector, Notes, PatternContext, Step, iso, pattern_alert, pattern_alert_id
 from monitor.patterns.observation import Observation
 
 __all__ = ["GAUGE_CLASSES", "StandingAccess", "StandingAccessState", "gauge_class"]
@@ -79,19 +79,23 @@ class StandingAccess(Detector[StandingAccessState]):
     ticks_daily = True
 
     def state_key(self, obs: Observation) -> str | None:
+        if obs.action == "search" and obs.prohibited is None and obs.jurisdiction == "in_state":
+            # The owner's own state's public agencies may search: their rows come from grants and lists only.
+            return None
         return f"{obs.owner_key}|{obs.requester_key}"
 
     def step(
         self, state: StandingAccessState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[StandingAccessState]:
         if not ctx.settings_for(obs.owner_id).standing_access.enabled:
-            return state, []
+            return KEEP, []
         key = f"{obs.owner_key}|{obs.requester_key}"
         when = obs.occurred_at
         if obs.action == "revoke":
             if state is None or not state.active:
-                return state, []
-            return msgspec.structs.replace(state, active=False, revoked_at=when), []
+                return KEEP, []
+            state.active, state.revoked_at = False, when
+            return state, []
         if state is None or not state.active:
             new = StandingAccessState(
                 owner_id=obs.owner_id,
@@ -135,13 +139,14 @@ class StandingAccess(Detector[StandingAccessState]):
                 citations=obs.citations,
                 jurisdiction=obs.jurisdiction,
             )
-        new = msgspec.structs.replace(state, **changes) if changes else state
-        alerts = self._due(key, new, when, ctx)
-        if alerts and new is state:
-            new = msgspec.structs.replace(state)
+        for name, value in changes.items():
+            setattr(state, name, value)
+        alerts = self._due(key, state, when, ctx)
         if alerts:
-            new.alerted_through = alerts[-1].occurred_at.date()
-        return new, alerts
+            state.alerted_through = alerts[-1].occurred_at.date()
+        elif not changes:
+            return KEEP, []
+        return state, alerts
 
     def advance(
         self, key: str, state: StandingAccessState, now: datetime, ctx: PatternContext
@@ -149,11 +154,12 @@ class StandingAccess(Detector[StandingAccessState]):
         if not state.active:
             if state.revoked_at is not None and now - state.revoked_at > timedelta(days=KEEP_REVOKED_DAYS):
                 return None, []
-            return state, []
+            return KEEP, []
         alerts = self._due(key, state, now, ctx)
         if not alerts:
-            return state, []
-        return msgspec.structs.replace(state, alerted_through=alerts[-1].occurred_at.date()), alerts
+            return KEEP, []
+        state.alerted_through = alerts[-1].occurred_at.date()
+        return state, alerts
 
     def _due(self, key: str, state: StandingAccessState, now: datetime, ctx: PatternContext) -> list[Alert]:
         """The alerts for each day of exposure from the last one alerted through `now`'s day."""

@@ -3,7 +3,10 @@
 Per owner and agency, searches are counted per UTC day over the last `baseline_days` (28) days. When a day
 begins for the agency, its threshold is fixed from the previous `baseline_days` days (days without a search
 count as 0): max(median_factor x median, median + mad_factor x MAD, floor), by default
-max(3 x median, median + 5 x MAD, 50). The search that takes the day's count above it raises the alert,
+max(3 x median, median + 5 x MAD, 50). Days before the agency's first search are not
+counted, and an in-state agency is judged only after `min_history_days` (7), so the start of an export
+is not a surge; an outside agency is judged from its first day. The search that takes the day's count
+above it raises the alert,
 once per agency and day (id: owner, agency, day). Day buckets older than the baseline are dropped, and the
 row with them when the agency has been quiet that long.
 """
@@ -16,6 +19,7 @@ from statistics import median
 import msgspec
 
 from monitor.patterns.detector import (
+    KEEP,
     Detector,
     Notes,
     PatternContext,
@@ -40,6 +44,7 @@ class SurgeState(msgspec.Struct, kw_only=True, gc=False):
 
     days: list[int]
     counts: list[int]
+    first_day: int  # of the agency's first search (baselines start there, not at the window's start)
     threshold: float  # for the last day in `days`
     median: float
     mad: float
@@ -68,17 +73,17 @@ class Surge(Detector[SurgeState]):
     def step(self, state: SurgeState | None, obs: Observation, ctx: PatternContext, notes: Notes) -> Step[SurgeState]:
         settings = ctx.settings_for(obs.owner_id).surge
         if not settings.enabled:
-            return state, []
+            return KEEP, []
         today = obs.occurred_at.toordinal()
         if state is None:
-            threshold, middle, mad = surge_threshold([0] * settings.baseline_days, settings)
-            state = SurgeState(days=[today], counts=[0], threshold=threshold, median=middle, mad=mad)
+            threshold, middle, mad = surge_threshold([], settings)
+            state = SurgeState(days=[today], counts=[0], first_day=today, threshold=threshold, median=middle, mad=mad)
         else:
-            state = msgspec.structs.replace(state)
             if state.days[-1] < today:
                 _trim(state, today - settings.baseline_days)
                 by_day = dict(zip(state.days, state.counts, strict=True))
-                history = [by_day.get(day, 0) for day in range(today - settings.baseline_days, today)]
+                since = max(state.first_day, today - settings.baseline_days)
+                history = [by_day.get(day, 0) for day in range(since, today)]
                 state.threshold, state.median, state.mad = surge_threshold(history, settings)
                 state.days.append(today)
                 state.counts.append(0)
@@ -89,6 +94,8 @@ class Surge(Detector[SurgeState]):
         state.counts[-1] += 1
         count = state.counts[-1]
         if count <= state.threshold or state.alerted_day == today:
+            return state, []
+        if obs.jurisdiction == "in_state" and today - state.first_day < settings.min_history_days:
             return state, []
         state.alerted_day = today
         key = f"{obs.owner_key}|{obs.requester_key}"
@@ -128,8 +135,7 @@ class Surge(Detector[SurgeState]):
         if state.days[-1] < oldest:
             return None, []
         if state.days[0] >= oldest:
-            return state, []
-        state = msgspec.structs.replace(state, days=list(state.days), counts=list(state.counts))
+            return KEEP, []
         _trim(state, oldest)
         return state, []
 

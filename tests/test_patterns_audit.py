@@ -1,0 +1,75 @@
+"""The audit's pattern sections: who holds access now (with days of exposure) and repeat targets."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.audit import AuditRun
+from monitor.engine import Engine
+from tests.patterns_helpers import engine
+from tests.patterns_scenario import DAYS, ICE, LOOKUP_AGENCY, LOOKUP_DAY, START, Scenario, build
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Scenario, Path, dict[str, Any]]:
+    judge = engine()
+    scenario = build()
+    out = tmp_path_factory.mktemp("audit")
+    run = AuditRun(judge, out, progress=False, parallel=False)
+    run.consume(scenario.events)
+    run.finish()
+    return judge, scenario, out, json.loads((out / "summary.json").read_text())
+
+
+class TestPatternSections:
+    def test_who_holds_access_now(self, audited: tuple[Engine, Scenario, Path, dict[str, Any]]) -> None:
+        """At the end of the input the out-of-state agency holds access (with its days), ICE no longer does."""
+        _, _, _, figures = audited
+        holders = {row["recipient"]: row for row in figures["who_holds_access_now"]}
+        assert ICE not in holders  # revoked on day 150
+        texas = holders[LOOKUP_AGENCY]
+        assert texas["prohibited"] is True
+        assert texas["granted_via"] == "search"
+        last_day = date.fromisoformat(figures["period"][1][:10])
+        since = date.fromisoformat(texas["since"][:10])
+        assert since == (START + timedelta(days=LOOKUP_DAY)).date()
+        assert texas["days_of_exposure"] == (last_day - since).days + 1  # both days included
+        assert texas["days_of_exposure"] >= DAYS - LOOKUP_DAY - 1
+        assert figures["in_state_public_agencies_holding_access"] == 0
+
+    def test_repeat_targets_rows(self, audited: tuple[Engine, Scenario, Path, dict[str, Any]]) -> None:
+        """Each stalking target is a row with hashes, counts, days, reasons and whether a case number was given."""
+        judge, scenario, _, figures = audited
+        rows = {(row["user_hash"], row["plate_hash"]): row for row in figures["repeat_targets"]}
+        hashing = judge.pseudonymizer
+        for case, _, user, plate, _ in scenario.targets:
+            row = rows[hashing.user(user), hashing.plate(plate)]
+            assert row["searches"] >= 5, case
+            assert row["days"] >= 3, case
+            assert row["case_number_given"] is False, case
+            assert row["reasons"], case
+        missouri = rows[hashing.user("officer-mo"), hashing.plate("MOTGT01")]
+        assert missouri["severity"] == "high"
+
+    def test_findings_and_totals_include_pattern_alerts(
+        self, audited: tuple[Engine, Scenario, Path, dict[str, Any]]
+    ) -> None:
+        """Pattern alerts are in findings.jsonl and the totals still add up; nothing names a plate or user."""
+        _, scenario, out, figures = audited
+        assert figures["totals"]["consistent"] is True
+        assert (
+            figures["alerts_by_kind"]["sharing.standing_access"]
+            == figures["pattern_alerts_by_kind"]["sharing.standing_access"]
+        )
+        text = (out / "findings.jsonl").read_text() + (out / "summary.md").read_text()
+        assert "EXPARTNR" not in text
+        assert "officer-fl" not in text
+        summary = (out / "summary.md").read_text()
+        assert "## Who holds access now" in summary
+        assert "## Repeat targets" in summary
+        assert len(scenario.targets) == 8
