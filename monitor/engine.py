@@ -208,6 +208,8 @@ class Engine:
         self._clock = clock
         self._global_registry = _registry_entries(policy.registry)
         self._global_resolver = AgencyResolver(self._global_registry)
+        # One resolver per owner state: the owner's state is evidence for bare place names ("Springfield PD").
+        self._resolvers_by_home: dict[str, AgencyResolver] = {}
         self._listed: dict[str, OwnerContext] = {}
         self._listed_by_name: dict[str, OwnerContext] = {}
         for owner in policy.owners:
@@ -274,7 +276,7 @@ class Engine:
             owner_id=owner.id,
             state=owner.state,
             rules=rules,
-            resolver=AgencyResolver(registry),
+            resolver=AgencyResolver(registry, home_state=state_code(owner.state)),
             retention_days=owner.retention_days,
             requires_agreement=owner.requires_agreement,
             prohibits_group_approval=owner.prohibits_group_approval,
@@ -301,10 +303,19 @@ class Engine:
                 if found.agency_class is AgencyClass.STATE_LOCAL and found.confidence is not Confidence.LOW:
                     state = found.state
             rules = self._rules_for(state, (owner.agency,), None, "")
-            context = OwnerContext(UNLISTED_OWNER, state, rules, self._global_resolver)
+            context = OwnerContext(UNLISTED_OWNER, state, rules, self._home_resolver(state))
             if len(self._unlisted) < 100_000:
                 self._unlisted[key] = context
         return context
+
+    def _home_resolver(self, state: str | None) -> AgencyResolver:
+        """The shared resolver for unlisted owners of `state` (the global one when the state is unknown)."""
+        if state is None:
+            return self._global_resolver
+        found = self._resolvers_by_home.get(state)
+        if found is None:
+            found = self._resolvers_by_home[state] = AgencyResolver(self._global_registry, home_state=state)
+        return found
 
     # -- facts ----------------------------------------------------------------------------------
 

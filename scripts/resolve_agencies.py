@@ -4,6 +4,7 @@
     .venv/bin/python scripts/resolve_agencies.py --sample 100 --seed 7 --out /tmp/sample.csv
     .venv/bin/python scripts/resolve_agencies.py --sample 100 --irregular  # only names not "<Place> <ST> PD|SO"
     .venv/bin/python scripts/resolve_agencies.py --timeit              # cached and uncached speed
+    .venv/bin/python scripts/resolve_agencies.py --labelled tests/data/agency_names_labelled.tsv
 
 Names come from flock-sharing-graph-2024.csv (src_agency, external_agency) and
 flock-recipients-eugene-2025.csv (Name). Each name is resolved from the name alone; the Eugene file's
@@ -96,6 +97,42 @@ def sample(results: dict[str, Resolution], size: int, seed: int, out: Path | Non
         print(f"wrote {out}")
 
 
+def labelled(path: Path) -> None:
+    """Precision and unresolved share on a hand-labelled sample (name, owner state, expected reading).
+
+    A decided answer is correct when class and state match the label; a label "ambiguous" means no answer is
+    safe, so only unresolved is correct there. Precision counts decided answers only.
+    """
+    resolvers: dict[str, AgencyResolver] = {}
+    decided = correct = unresolved = total = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, home, expected = line.split("\t")
+        if home not in resolvers:
+            try:
+                resolvers[home] = AgencyResolver(home_state=home or None)
+            except TypeError:  # a resolver without owner-state evidence (before it existed)
+                resolvers[home] = AgencyResolver()
+        found = resolvers[home].resolve(name)
+        total += 1
+        if found.agency_class is AgencyClass.UNRESOLVED:
+            unresolved += 1
+            verdict = "ok" if expected == "ambiguous" else "unresolved"
+        else:
+            decided += 1
+            got = f"{found.agency_class.value}:{found.state}" if ":" in expected else found.agency_class.value
+            verdict = "ok" if got == expected else "WRONG"
+            correct += verdict == "ok"
+        if verdict != "ok":
+            got_text = f"{found.agency_class.value} {found.state or ''} ({found.resolved_by}: {found.matched[:60]})"
+            print(f"  {verdict:10s} {name!r} (owner {home or '-'}): expected {expected}, got {got_text}")
+    print(
+        f"labelled sample: {total} names; decided {decided}, correct {correct} "
+        f"(precision {correct / max(decided, 1):.1%}); unresolved {unresolved} ({unresolved / total:.1%})"
+    )
+
+
 def speed(names: list[str]) -> None:
     """Time first resolutions (nothing cached) and repeated ones (cache hits)."""
     runs = 3
@@ -127,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the sample to this CSV, for hand-checking")
     parser.add_argument("--irregular", action="store_true", help='sample only names not "<Place> <ST> PD|SO"')
     parser.add_argument("--timeit", action="store_true", help="measure cached and uncached resolve")
+    parser.add_argument("--labelled", type=Path, help="also score a hand-labelled TSV (name, owner state, expected)")
     args = parser.parse_args(argv)
     names, rows = load_names(args.data)
     resolver = AgencyResolver()
@@ -136,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         sample(results, args.sample, args.seed, args.out, args.irregular)
     if args.timeit:
         speed(names)
+    if args.labelled:
+        labelled(args.labelled)
     return 0
 
 

@@ -157,6 +157,7 @@ CASES: list[tuple[str, AgencyClass, str | None]] = [
     ("Cal State Fullerton (CA)", S, "CA"),
     ("CSU Long Beach PD (CA)", S, "CA"),
     ("Sequoias Community College District CA PD", S, "CA"),
+    ("Chaffey College PD (CA)", S, "CA"),
     ("LASD CA - San Dimas Station", S, "CA"),
     ("LA County Sheriff", S, "CA"),
     ("RCATF CA PD", S, "CA"),
@@ -217,7 +218,6 @@ CASES: list[tuple[str, AgencyClass, str | None]] = [
     # no safe answer from the name
     ("University of Southern California Department of Public Safety", U, None),
     ("California Institute of Technology Security", U, None),
-    ("Chaffey College PD (CA)", U, None),
     ("Western States Information Network (CA)", U, None),
     ("Indiana HIDTA", U, None),
     ("California Army National Guard", U, None),

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 __all__ = [
     "AMBIGUOUS_HEALTH",
     "CA_BODIES",
+    "CA_COMMUNITY_COLLEGES",
     "CA_PUBLIC_INSTITUTIONS",
     "DEPRECATION_MARKERS",
     "FEDERAL_ACRONYMS",
@@ -45,11 +46,15 @@ __all__ = [
     "PLACE_TYPES",
     "PRIVATE_ACRONYMS",
     "PRIVATE_INSTITUTION",
+    "PRIVATE_SCHOOL",
     "PRIVATE_STRONG",
     "PRIVATE_WEAK",
     "PUBLIC_BODY",
+    "PUBLIC_HEALTH_BODY",
     "PUBLIC_INSTITUTION",
+    "SCHOOL_NOT_PRIVATE",
     "STATE_AGENCY_NEXT",
+    "TRANSIT_AGENCIES",
     "TRIBAL",
     "phrases",
 ]
@@ -72,6 +77,13 @@ FEDERAL_ACRONYMS = frozenset(
         "AMTRAK",
     }
 )  # fmt: skip
+
+# The twenty Border Patrol sectors; "<name> Sector" alone is how their accounts are often written.
+_BORDER_PATROL_SECTORS = [
+    "big bend", "del rio", "el centro", "el paso", "laredo", "rio grande valley", "san diego", "tucson", "yuma",
+    "blaine", "buffalo", "detroit", "grand forks", "havre", "houlton", "spokane", "swanton", "miami",
+    "new orleans", "ramey",
+]  # fmt: skip
 
 FEDERAL_PHRASES = phrases(
     [
@@ -98,6 +110,11 @@ FEDERAL_PHRASES = phrases(
         "national institutes of health", "central intelligence", "national security agency",
         "federal emergency management", "joint terrorism task force", "safe streets task force",
         "regional fugitive task force", "department of veterans affairs", "food and drug administration",
+        # ICE and CBP written out, their offices, and Border Patrol sectors and stations by name
+        "immigration and customs enforcement", "immigration customs and enforcement",
+        "citizenship and immigration services", "office of field operations", "air and marine operations",
+        "border patrol station", "border patrol sector", "homeland security task force",
+        *(f"{sector} sector" for sector in _BORDER_PATROL_SECTORS),
     ]
 )  # fmt: skip
 
@@ -172,8 +189,29 @@ PRIVATE_STRONG = phrases(
         "motorola solutions", "vigilant solutions", "rekor", "skycop", "ubicquia", "ontic", "applied intel",
         "fusus", "digital recognition network", "lexisnexis", "thomson reuters", "transunion", "palantir",
         "clearview", "southern company", "salvation army",
+        # private (non-profit or for-profit) hospital systems, by names no place shares
+        "promedica", "cleveland clinic", "mayo clinic", "kaiser permanente", "sutter health", "dignity health",
+        "providence health", "ascension health", "hca healthcare", "atrium health", "advocate health",
+        "advocate aurora", "intermountain health", "intermountain healthcare", "geisinger", "ochsner",
+        "banner health", "adventhealth", "trinity health", "tenet health", "commonspirit", "wakemed",
+        "appalachian regional healthcare", "baylor scott and white", "novant health", "sentara",
     ]
 )  # fmt: skip
+
+# K-12 schools that are private by their kind; "academy" is not private when it trains police or soldiers,
+# and a charter or district school is public.
+PRIVATE_SCHOOL = phrases(
+    ["academy", "preparatory", "prep school", "prep", "day school", "country day", "montessori", "boarding school"]
+)
+SCHOOL_NOT_PRIVATE = phrases(
+    [
+        "police", "sheriff", "sheriffs", "law enforcement", "criminal justice", "training", "fire", "corrections",
+        "correctional", "military", "naval", "air force", "public safety", "charter", "public", "district",
+        "isd", "usd", "unified", "county", "city", "state", "regional", "board of education", "academy of sciences",
+    ]
+)  # fmt: skip
+# Hospital bodies that are public by their kind (a hospital district or authority is a unit of government).
+PUBLIC_HEALTH_BODY = phrases(["hospital district", "hospital authority", "health district", "healthcare district"])
 PRIVATE_ACRONYMS = frozenset({"DRN", "LLC", "INC", "HOA"})
 # Company-like words: private only when the name has no public-body word at all.
 PRIVATE_WEAK = phrases(
@@ -254,7 +292,9 @@ CA_BODIES = phrases(
         "california department of transportation", "california department of fish", "cdfw", "cal oes", "caloes",
         "california office of emergency services", "lapd", "lasd", "la county",
         "los angeles county sheriff", "los angeles police department", "bart police", "bart pd",
-        "east bay regional park", "san jose state", "san diego state", "sacramento state", "fresno state",
+        "east bay regional park", "bay area rapid transit", "la metro", "los angeles metro", "lacmta",
+        "los angeles county metropolitan transportation", "san jose state", "san diego state", "sacramento state",
+        "fresno state",
         "sf state", "san francisco state", "sonoma state", "humboldt state", "chp",
         *(f"uc {campus}" for campus in _UC),
         *(f"csu {campus}" for campus in _CSU),
@@ -294,3 +334,48 @@ STATE_AGENCY_NEXT = frozenset(
         "a", "tech", "university", "polytechnic", "technical", "college", "community",
     }
 )  # fmt: skip
+
+# California community colleges with police or campus safety departments, by names that say "college"
+# without "community": public (the California Community Colleges system), but only with a California code,
+# since other states have colleges of similar names.
+CA_COMMUNITY_COLLEGES = phrases(
+    [
+        "allan hancock college", "american river college", "antelope valley college", "bakersfield college",
+        "barstow college", "berkeley city college", "butte college", "cabrillo college", "canada college",
+        "cerritos college", "cerro coso", "chabot college", "chaffey college", "citrus college", "clovis college",
+        "coastline college", "college of alameda", "college of marin", "college of san mateo",
+        "college of the canyons", "college of the desert", "college of the redwoods", "college of the sequoias",
+        "college of the siskiyous", "columbia college", "compton college", "contra costa college",
+        "copper mountain college", "cosumnes river college", "crafton hills college", "cuesta college",
+        "cuyamaca college", "cypress college", "de anza college", "diablo valley college", "east los angeles college",
+        "el camino college", "evergreen valley college", "feather river college", "folsom lake college",
+        "foothill college", "fresno city college", "fullerton college", "gavilan college", "golden west college",
+        "grossmont college", "hartnell college", "imperial valley college", "irvine valley college",
+        "lake tahoe community college", "laney college", "las positas college", "lassen college",
+        "long beach city college", "los angeles city college", "los angeles harbor college",
+        "los angeles mission college", "los angeles pierce college", "pierce college", "los angeles southwest college",
+        "los angeles trade technical college", "los angeles valley college", "los medanos college",
+        "mendocino college", "merced college", "merritt college", "miracosta college", "mission college",
+        "modesto junior college", "monterey peninsula college", "moorpark college", "moreno valley college",
+        "mt san antonio college", "mount san antonio college", "mt san jacinto college", "napa valley college",
+        "norco college", "ohlone college", "orange coast college", "oxnard college", "palo verde college",
+        "palomar college", "pasadena city college", "porterville college", "reedley college", "rio hondo college",
+        "riverside city college", "sacramento city college", "saddleback college", "san bernardino valley college",
+        "san diego city college", "san diego mesa college", "san diego miramar college", "san joaquin delta college",
+        "san jose city college", "santa ana college", "santa barbara city college", "santa monica college",
+        "santa rosa junior college", "santiago canyon college", "shasta college", "sierra college", "skyline college",
+        "solano community college", "southwestern college", "taft college", "ventura college",
+        "victor valley college", "west hills college", "west los angeles college", "west valley college",
+        "woodland community college", "yuba college", "city college of san francisco",
+    ]
+)  # fmt: skip
+
+# Public transit police written by their agency's acronym or name, with the state the agency belongs to.
+TRANSIT_AGENCIES = {
+    "marta": "GA", "metropolitan atlanta rapid transit": "GA", "septa": "PA",
+    "southeastern pennsylvania transportation": "PA", "mbta": "MA", "massachusetts bay transportation": "MA",
+    "wmata": "DC", "washington metropolitan area transit": "DC", "nj transit": "NJ", "new jersey transit": "NJ",
+    "nfta": "NY", "niagara frontier transportation": "NY", "niagara frontier transit": "NY", "trimet": "OR",
+    "sound transit": "WA", "metra": "IL", "dallas area rapid transit": "TX",
+    "metropolitan transit authority of harris county": "TX", "greater cleveland regional transit": "OH",
+}  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from monitor.jurisdiction import _patterns as p
 from monitor.jurisdiction._gazetteer import Gazetteer, gazetteer
+from monitor.jurisdiction._prominence import MIN_PEOPLE, describe, prominent_state, weigh
 from monitor.jurisdiction._text import Tokens, tokenize
 from monitor.jurisdiction.model import AgencyClass, Confidence, Resolution
 
@@ -131,12 +132,19 @@ def _place_states(gaz: Gazetteer, place: str) -> frozenset[str]:
 def _va_facility(tokens: Tokens, index: int, gaz: Gazetteer) -> bool:
     """Whether the "VA" at `index` is Veterans Affairs, not Virginia: "VA Police ...", or "VA Police|PD|Medical
     ..." right after another state code ("Loma Linda CA VA Police", "Salem VA VA Medical Center"), where a
-    second state code could not be the agency's state. "Richmond VA PD" stays Virginia.
+    second state code could not be the agency's state, or after a place Virginia does not have ("Tomah VA
+    Police"). "Richmond VA PD" stays Virginia.
     """
     caps, norm = tokens.caps, tokens.norm
     if caps[index] != "VA" or index + 1 >= len(norm) or norm[index + 1] not in _VA_UNITS:
         return False
-    return index == 0 or (caps[index - 1].isupper() and caps[index - 1] in gaz.state_codes)
+    if index == 0 or (caps[index - 1].isupper() and caps[index - 1] in gaz.state_codes):
+        return True
+    # "Tomah VA Police": when all that comes before is a place that exists, but not in Virginia, it is where
+    # a VA medical centre sits ("Virginia Commonwealth University VA PD" has more than a place before it).
+    before = list(norm[:index])
+    where = gaz.states_of(" ".join(before))
+    return _cut_place(before) == " ".join(before) and bool(where) and "VA" not in where
 
 
 def _codes(tokens: Tokens, gaz: Gazetteer) -> list[tuple[int, str]]:
@@ -149,7 +157,7 @@ def _codes(tokens: Tokens, gaz: Gazetteer) -> list[tuple[int, str]]:
         if raw != raw.upper() and (raw == "Co" or i != n - 2 or tokens.norm[-1] not in {"pd", "so"}):
             continue  # lower case only in the Flock slot: "Crestview Fl PD"
         following = tokens.norm[i + 1] if i + 1 < n else ""
-        if raw.upper() == "LA" and following in {"county", "city", "port"}:
+        if raw.upper() == "LA" and following in {"county", "city", "port", "metro"}:
             continue  # Los Angeles
         out.append((i, raw.upper()))
     return out
@@ -319,6 +327,34 @@ def _search(pattern: re.Pattern[str], text: str, where: _Where) -> str | None:
     return None
 
 
+def _named_after_city(where: _Where, text: str, public: str) -> str | None:
+    """The state of "<City> Community College": a city of one state, large enough to be what the name means
+    (colleges are named after people as often as places: Nicholls State University is not in Nicholls, GA)."""
+    if len(where.place_states) != 1 or f" {where.place} {public} " not in text:
+        return None
+    (state,) = where.place_states
+    return state if gazetteer().population(where.place, state) >= MIN_PEOPLE else None
+
+
+def _starts_inside_place(hit: str, text: str, place: str) -> bool:
+    """Whether `hit` begins with the last word of the place name just before it ("highland park" + "park police")."""
+    if not place:
+        return False
+    first, _, rest = hit.partition(" ")
+    return place.split()[-1] == first and f" {place} {rest} " in text
+
+
+def _transit_agency(text: str, where: _Where) -> Resolution | None:
+    """A public transit agency's police named by the agency ("MARTA PD", "SEPTA Transit Police")."""
+    for name, state in p.TRANSIT_AGENCIES.items():
+        if f" {name} " in text:
+            said = where.code or where.agency_state or where.other_state
+            if said and said != state:
+                return None  # another state's body that shares the words ("Fox Valley Metro WI PD")
+            return _res(AgencyClass.STATE_LOCAL, state, Confidence.MEDIUM, "transit-agency", name)
+    return None
+
+
 def _federal(tokens: Tokens, where: _Where) -> str | None:
     """A strong federal marker: an agency, a unit, an installation, a federal land-management area."""
     acronym = next((c for c in tokens.caps if c in p.FEDERAL_ACRONYMS and c.isupper() and c != "US"), None)
@@ -347,7 +383,12 @@ def _institution(tokens: Tokens, where: _Where, hit: str) -> Resolution:
     text = tokens.text
     # Not the gazetteer: colleges are named after people as often as places ("Nicholls State University").
     state = where.code or where.agency_state or where.other_state
+    community_college = p.CA_COMMUNITY_COLLEGES.search(text)
+    if state == "CA" and community_college:
+        return _res(AgencyClass.STATE_LOCAL, "CA", Confidence.MEDIUM, "public-institution", community_college.group())
     public = p.PUBLIC_INSTITUTION.search(text)
+    if public and state is None:
+        state = _named_after_city(where, text, public.group())
     if public and state:
         if state == "CA" and not p.CA_PUBLIC_INSTITUTIONS.search(text):
             return _unresolved(state, "ambiguous-institution", public.group())
@@ -399,7 +440,12 @@ def _local(tokens: Tokens, where: _Where, public_body: bool) -> Resolution:
         (state,) = where.place_states
         return _res(AgencyClass.STATE_LOCAL, state, Confidence.MEDIUM, "place-gazetteer", where.place)
     if len(where.place_states) > 1:
-        return _unresolved(None, "ambiguous-place", f"{where.place}: {', '.join(sorted(where.place_states))}")
+        weights = weigh(gazetteer(), where.place, where.place_states)
+        prominent = prominent_state(where.place, weights) if public_body else None
+        if prominent:
+            return _res(AgencyClass.STATE_LOCAL, prominent, Confidence.MEDIUM, "prominent-place",
+                        describe(where.place, weights))  # fmt: skip
+        return _unresolved(None, "ambiguous-place", describe(where.place, weights))
     return _unresolved(None, "no-evidence", where.place or tokens.text.strip())
 
 
@@ -418,6 +464,12 @@ def _classify(tokens: Tokens, where: _Where, public_body: bool) -> Resolution:
     found = _search(p.PRIVATE_STRONG, text, where) or next((c for c in tokens.caps if c in p.PRIVATE_ACRONYMS), None)
     if found:
         return _res(AgencyClass.PRIVATE, info, Confidence.HIGH, "private-pattern", found)
+    found = _search(p.PRIVATE_SCHOOL, text, where)
+    if found and not p.SCHOOL_NOT_PRIVATE.search(text):
+        return _res(AgencyClass.PRIVATE, info, Confidence.MEDIUM, "private-pattern", found)
+    transit = _transit_agency(text, where)
+    if transit is not None:
+        return transit
     hit = p.NETWORK.search(text)
     if hit:
         return _unresolved(info, "interagency-network", hit.group())
@@ -425,6 +477,8 @@ def _classify(tokens: Tokens, where: _Where, public_body: bool) -> Resolution:
         return _unresolved(info, "dual-status", "national guard")
     weak = next((c for c in tokens.caps if c in p.FEDERAL_WEAK_ACRONYMS and c.isupper()), None)
     weak = weak or _search(p.FEDERAL_WEAK_PHRASES, text, where)
+    if weak and _starts_inside_place(weak, text, where.place):
+        weak = None  # "Highland Park Police Department" is the city's police, not the U.S. Park Police
     if weak and not where.locality and not any(w in p.PLACE_TYPES for w in tokens.norm):
         return _res(AgencyClass.FEDERAL, info, Confidence.MEDIUM, "federal-agency", weak)
     hit = p.CA_BODIES.search(text)
@@ -437,7 +491,7 @@ def _classify(tokens: Tokens, where: _Where, public_body: bool) -> Resolution:
     if found:
         return _institution(tokens, where, found)
     found = _search(p.AMBIGUOUS_HEALTH, text, where)
-    if found and " hospital district " not in text:
+    if found and not p.PUBLIC_HEALTH_BODY.search(text):
         general = found in {"health", "health care"}
         if not (general and any(w in {"department", "county", "city", "state", "district", "public"}
                                 for w in tokens.norm)):  # fmt: skip

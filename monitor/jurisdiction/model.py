@@ -56,11 +56,14 @@ EVIDENCE_IDS = frozenset(
         "dual-status",  # the National Guard: a state force that can be federalised
         "california-body",  # CHP, Cal Fire, UC, CSU, CA fusion centres and departments
         "public-institution",  # state universities, community colleges
+        "transit-agency",  # a public transit agency's police, named by the agency (MARTA, SEPTA)
         "ambiguous-institution",  # a university, college or hospital that may be public or private
         "state-agency-name",  # "<State> State Police", "Attorney General of Illinois"
         "state-code-in-name",  # "<Place> <ST> PD"
         "place-gazetteer",  # a place or county that exists in exactly one state
-        "ambiguous-place",  # a place that exists in several states (Glendale)
+        "ambiguous-place",  # a place that exists in several states, none dwarfing the others (Glendale)
+        "prominent-place",  # a place of several states whose largest dwarfs the rest (Houston: Texas)
+        "home-state",  # an ambiguous place that the owner's own state has, not dwarfed elsewhere
         "stated-state",  # the vendor's state field, confirmed by the gazetteer
         "state-conflict",  # pieces of evidence disagree about the state
         "no-evidence",

@@ -12,7 +12,10 @@ Evidence in order of strength:
 4. The vendor's state field (`stated_state`). It may place a public agency whose name is ambiguous, but
    only where the gazetteer has that place in that state; it never changes a federal, tribal, private or
    placeholder reading. When it disagrees with the name the confidence drops one step (HIGH to MEDIUM,
-   MEDIUM to unresolved).
+   MEDIUM to unresolved), except that it may name the smaller of two places ("Houston", stated MS).
+5. The owner's own state (`home_state`), for a public body named after a place that several states have
+   ("Springfield Police Department" in an Oregon agency's list), when that state's place of the name is not
+   dwarfed by another (see `_prominence`); California only when its place dwarfs the others anyway.
 
 A California claim that any other piece of evidence contradicts is always unresolved: a wrong
 "California" silently passes an access that California law forbids.
@@ -25,6 +28,7 @@ from dataclasses import replace
 
 from monitor.jurisdiction._gazetteer import gazetteer
 from monitor.jurisdiction._ori import Ori, parse_ori
+from monitor.jurisdiction._prominence import describe, favours_home, weigh
 from monitor.jurisdiction._reading import Reading, read_name, strip_markers
 from monitor.jurisdiction._text import normalize
 from monitor.jurisdiction.model import AgencyClass, Confidence, RegistryEntry, Resolution
@@ -48,9 +52,13 @@ def _unresolved(matched: str) -> Resolution:
 class AgencyResolver:
     """Resolves organisation names to a class and a state; cheap to call again with the same arguments."""
 
-    def __init__(self, registry: Iterable[RegistryEntry] = ()) -> None:
+    def __init__(self, registry: Iterable[RegistryEntry] = (), home_state: str | None = None) -> None:
         gaz = gazetteer()
         self._codes = gaz.state_codes
+        if home_state is not None and home_state not in self._codes:
+            msg = f"home state {home_state!r} is not a two-letter USPS code"
+            raise ValueError(msg)
+        self.home_state = home_state
         self._registry: dict[str, RegistryEntry] = {}
         for entry in registry:
             if entry.state is not None and entry.state not in self._codes:
@@ -93,6 +101,8 @@ class AgencyResolver:
                 notes.append(f"stated state {stated_state!r} ignored: not a state code")
             else:
                 found = self._with_stated(found, reading, code)
+        if self.home_state is not None:
+            found = self._with_home(found, reading, self.home_state)
         if notes:
             found = replace(found, matched=f"{found.matched}; {'; '.join(notes)}")
         return found
@@ -137,8 +147,27 @@ class AgencyResolver:
         return _with_state(found, ori.state)
 
     @staticmethod
+    def _with_home(found: Resolution, reading: Reading, home: str) -> Resolution:
+        """An ambiguous or merely prominent place that the owner's own state has, and fairly (see `_prominence`)."""
+        if found.resolved_by not in {"ambiguous-place", "prominent-place"} or not reading.public_body:
+            return found
+        if found.state == home:
+            return found
+        weights = weigh(gazetteer(), reading.place, reading.place_states)
+        if not favours_home(reading.place, weights, home):
+            return found
+        evidence = f"owner's state {home}; {describe(reading.place, weights)}"
+        return Resolution(AgencyClass.STATE_LOCAL, home, Confidence.MEDIUM, "home-state", evidence)
+
+    @staticmethod
     def _with_stated(found: Resolution, reading: Reading, code: str) -> Resolution:
         cls = found.agency_class
+        if found.resolved_by == "prominent-place" and code != found.state and code in reading.place_states:
+            # The vendor names the smaller place's state: it knows which Houston it meant.
+            return Resolution(
+                AgencyClass.STATE_LOCAL, code, Confidence.MEDIUM, "stated-state",
+                f"{reading.place} exists in {code} (stated state); {found.matched}",
+            )  # fmt: skip
         if cls is AgencyClass.STATE_LOCAL:
             if found.state == code:
                 if found.resolved_by == "place-gazetteer":  # a unique place and the vendor agree
