@@ -28,6 +28,7 @@ make a year of days pass at once. The clock is kept in the changelog with the st
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -89,6 +90,7 @@ def repartition_topic_name(app_id: str) -> str:
     return f"{app_id}-patterns-repartition"
 
 
+@functools.lru_cache(maxsize=4096)  # owners are few; murmur2 in Python costs ~20 us a call
 def kafka_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default (Java and aiokafka) partitioner picks for `key`."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
