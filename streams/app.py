@@ -276,8 +276,6 @@ def create_app(
         for tp in revoked:
             if tp.topic == input_topic:
                 next_offsets.pop(tp.partition, None)
-        if patterns is not None:
-            patterns.forget({tp.partition for tp in revoked if tp.topic == input_topic})
 
     app.on_partitions_revoked.connect(_forget_revoked)
 
@@ -319,6 +317,14 @@ def _live_patterns(
         partitions=partitions,
     )
     app.extra_topics = (live.topic(),)
+
+    def _held(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The new assignment (not the revoked set: with eager rebalancing that is every partition, kept
+        # ones included, whose state Faust does not read again).
+        assigned: Iterable[Any] = args[0] if args else ()
+        live.hold({tp.partition for tp in assigned if tp.topic == settings.input_topic})
+
+    app.on_partitions_assigned.connect(_held)
 
     async def tick() -> None:
         try:

@@ -169,6 +169,7 @@ class LivePatterns:
         # Batches and timer ticks of one worker never interleave between reading and committing state.
         self.lock = asyncio.Lock()
         self._ticks = 0
+        self._held: set[int] = set()
 
     def topic(self) -> Any:
         """The repartition topic, declared with the input's partition count (so Faust assigns them together)."""
@@ -319,8 +320,10 @@ class LivePatterns:
                 found[state.label] = (count + 1, min(since, state.since.timestamp()))
         return found
 
-    def forget(self, partitions: set[int]) -> None:
-        self.store.forget(partitions)
+    def hold(self, partitions: set[int]) -> None:
+        """The partitions assigned after a rebalance: the state of those no longer held is dropped."""
+        self.store.forget(self._held - partitions)
+        self._held = set(partitions)
 
 
 async def partition_counts(bootstrap: str, *topics: str) -> dict[str, int | None]:

@@ -174,6 +174,22 @@ class TestStagedState:
         assert store.read(b"k|a") is None
 
 
+class TestRebalance:
+    def test_state_of_partitions_still_held_survives_a_rebalance(self) -> None:
+        """After a rebalance only the partitions no longer assigned lose their state; kept ones keep it (Faust
+        does not read their changelog again)."""
+        live = _live()
+        changelog = Changelog()
+        live.hold({0, 1})
+        for partition in (0, 1):
+            staged = live.store.stage(partition)
+            staged.set(f"k|{partition}", b"x")
+            asyncio.run(live.store.commit(staged, lambda t, k, v, p: changelog.send(t, k, v, p)))
+        live.hold({1, 2})
+        assert live.store.read(b"k|0") is None
+        assert live.store.read(b"k|1") == b"x"
+
+
 class TestLivePatternsRun:
     def test_tenth_search_alerts_once_across_batches(self, reference_engine: Engine) -> None:
         """Nine searches in one batch and the tenth in the next raise the alert with the state carried over."""
