@@ -71,7 +71,9 @@ S = TypeVar("S", bound=msgspec.Struct)
 _CLOCK = "\x00clock"
 """State key of a partition's clock: latest event time and the wall time it was processed at."""
 SWEEP_EVERY_TICKS = 60
-"""Every detector's windows are trimmed (expired keys deleted) once per this many ticks."""
+"""Every detector's windows are trimmed (expired keys deleted) on the first tick and once per this many."""
+SWEEP_CHUNK = 2000
+"""Keys advanced per committed chunk of a timer tick."""
 
 
 class PatternLiveSettings(BaseSettings):
@@ -231,19 +233,25 @@ class LivePatterns:
             return  # the clock is already past this batch: keep it running
         staged.set(_CLOCK, f"{event_time!r} {wall!r}".encode())
 
-    def tick(self, engine: Engine, partition: int) -> PatternBatch:
-        """Time passes on one partition without an event: the daily detectors (and, now and then, all) advance."""
+    def tick(self, engine: Engine, partition: int, *, sweep: bool = False) -> Iterator[PatternBatch]:
+        """Time passes on one partition without an event: the daily detectors advance (with `sweep`, every
+        detector, to expire windows). One batch per `SWEEP_CHUNK` keys, each to commit before the next is made."""
         staged = self.store.stage(partition)
-        batch = PatternBatch(staged)
         clock = self._clock(staged)
         if clock is None:
-            return batch  # no event seen on this partition yet
+            return  # no event seen on this partition yet
         now = datetime.fromtimestamp(clock.now(self.wall()), UTC)
-        runner = self._runner(engine, staged)
-        sweep = self._ticks % SWEEP_EVERY_TICKS == 0
-        for alert in runner.advance_all(now, daily_only=not sweep):
-            batch.alerts.append((alert, encode_alert(alert)))
-        return batch
+        for detector in self.detectors:
+            if not (sweep or detector.ticks_daily):
+                continue
+            keys = list(DetectorView(staged, detector).keys())
+            for start in range(0, len(keys), SWEEP_CHUNK):
+                batch = PatternBatch(self.store.stage(partition))
+                runner = self._runner(engine, batch.staged)
+                for key in keys[start : start + SWEEP_CHUNK]:
+                    for alert in runner.advance_key(detector, key, now):
+                        batch.alerts.append((alert, encode_alert(alert)))
+                yield batch
 
     def decode(self, messages: Iterable[Any]) -> list[Judged]:
         """Forwarded events from the repartition topic (they were valid on the input; a bad one is skipped)."""
@@ -282,24 +290,34 @@ class LivePatterns:
         return sorted(tp.partition for tp in consumer.assignment() if tp.topic == self.input_topic)
 
     async def on_timer(self, engine: Engine, metrics: WorkerMetrics | None) -> None:
-        """One timer tick over every partition held: daily alerts sent, then state committed."""
+        """One timer tick over every partition held: daily alerts sent, then state committed, chunk by chunk
+        (the event loop runs between chunks, so a sweep over a million keys never stalls the heartbeats)."""
         producer = self.app.producer
         self._ticks += 1
+        sweep = self._ticks % SWEEP_EVERY_TICKS == 1
+        topic = self.alerts_topic
         for partition in self.active_partitions():
+            generation = self.app.consumer_generation_id
             async with self.lock:
-                generation = self.app.consumer_generation_id
-                batch = self.tick(engine, partition)
-                topic = self.alerts_topic
-                pending = [
-                    await producer.send(topic, alert.alert_id.encode(), payload, None, None, None)
-                    for alert, payload in batch.alerts
-                ]
-                await asyncio.gather(*pending)
-                if self.app.consumer_generation_id != generation:
-                    return  # the partitions moved meanwhile: their next owner ticks them
-                await self.commit(batch, producer.send)
+                chunks = self.tick(engine, partition, sweep=sweep)
+            while True:
+                async with self.lock:
+                    if self.app.consumer_generation_id != generation:
+                        return  # the partitions moved meanwhile: their next owner ticks them
+                    batch = next(chunks, None)
+                    if batch is None:
+                        break
+                    pending = [
+                        await producer.send(topic, alert.alert_id.encode(), payload, None, None, None)
+                        for alert, payload in batch.alerts
+                    ]
+                    await asyncio.gather(*pending)
+                    if self.app.consumer_generation_id != generation:
+                        return
+                    await self.commit(batch, producer.send)
                 if metrics is not None and batch.alerts:
                     metrics.record_batch({}, (alert for alert, _ in batch.alerts), (), 0.0)
+                await asyncio.sleep(0)
         if metrics is not None:
             metrics.set_prohibited_grants(self.prohibited_grants())
 

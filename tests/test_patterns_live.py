@@ -273,13 +273,11 @@ class TestClock:
             live.commit(live.run(reference_engine, "in", home, _judged(reference_engine, [event]), 1), changelog.send)
         )
         wall.now += 10  # still 23:59:40 on the partition's clock
-        assert live.tick(reference_engine, home).alerts == []
+        assert _tick(live, reference_engine, home) == []
         wall.now += 60  # 00:00:40 the next day
-        tick = live.tick(reference_engine, home)
-        [(alert, _)] = tick.alerts
+        [alert] = _tick(live, reference_engine, home)
         assert alert.occurred_at.date() == (late + timedelta(days=1)).date()
-        asyncio.run(live.commit(tick, changelog.send))
-        assert live.tick(reference_engine, home).alerts == [], "one alert per day"
+        assert _tick(live, reference_engine, home) == [], "one alert per day"
 
     def test_replayed_old_events_do_not_fast_forward_to_the_wall_clock(self, reference_engine: Engine) -> None:
         """Events from months ago make the clock start there, not at today's date: no burst of daily alerts."""
@@ -292,11 +290,40 @@ class TestClock:
             live.commit(live.run(reference_engine, "in", home, _judged(reference_engine, [event]), 1), changelog.send)
         )
         wall.now += 3600
-        assert live.tick(reference_engine, home).alerts == []
+        assert _tick(live, reference_engine, home) == []
 
     def test_partition_without_events_does_not_tick(self, reference_engine: Engine) -> None:
         """A partition that has seen no event has no clock and raises nothing."""
-        assert _live().tick(reference_engine, 0).alerts == []
+        assert _tick(_live(), reference_engine, 0, sweep=True) == []
+
+    def test_sweep_advances_every_detector_in_committed_chunks(
+        self, reference_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A sweep walks every key in chunks, each committed before the next is made, so the loop can breathe."""
+        monkeypatch.setattr("streams.patterns.SWEEP_CHUNK", 2)
+        live = _live()
+        events = [_search(i, at=START + timedelta(minutes=i)) for i in range(5)]
+        events = [
+            msgspec.structs.replace(e, query=Query(plate=f"P{i:05d}", reason="x 25-1")) for i, e in enumerate(events)
+        ]
+        home = _home(reference_engine, events[0])
+        changelog = Changelog()
+        asyncio.run(
+            live.commit(live.run(reference_engine, "in", home, _judged(reference_engine, events), 5), changelog.send)
+        )
+        live.wall.now += 86_400 * 2  # type: ignore[attr-defined]
+        assert [len(batch.alerts) for batch in live.tick(reference_engine, home, sweep=True)] == [2, 2, 1]
+        assert len(_tick(live, reference_engine, home, sweep=True)) == 5, "each key's day passes"
+
+
+def _tick(live: LivePatterns, engine: Engine, partition: int, *, sweep: bool = False) -> list[Alert]:
+    """Every alert of one timer tick, its chunks committed as the worker commits them."""
+    changelog = Changelog()
+    alerts: list[Alert] = []
+    for batch in live.tick(engine, partition, sweep=sweep):
+        alerts.extend(alert for alert, _ in batch.alerts)
+        asyncio.run(live.commit(batch, changelog.send))
+    return alerts
 
 
 class TestKafkaPartition:
