@@ -164,7 +164,7 @@ class LivePatterns:
         self.alerts_topic = alerts_topic
         self.partitions = partitions
         self.settings = settings or PatternLiveSettings()
-        self.store = TableStateStore(app, partitions)
+        self.store = TableStateStore(app, partitions, on_recover=self._on_recover)
         self.repartition_topic = repartition_topic_name(app.conf.id)
         self.detectors = detectors()
         self.wall = wall
@@ -172,6 +172,7 @@ class LivePatterns:
         self.lock = asyncio.Lock()
         self._ticks = 0
         self._held: set[int] = set()
+        self._assigned_at = time.monotonic()
 
     def topic(self) -> Any:
         """The repartition topic, declared with the input's partition count (so Faust assigns them together)."""
@@ -342,6 +343,16 @@ class LivePatterns:
         """The partitions assigned after a rebalance: the state of those no longer held is dropped."""
         self.store.forget(self._held - partitions)
         self._held = set(partitions)
+        self._assigned_at = time.monotonic()
+
+    async def _on_recover(self) -> None:
+        # Faust calls this when the table's recovery after a rebalance is complete (before input resumes).
+        log.info(
+            "pattern state recovered",
+            partitions=sorted(self._held),
+            keys=self.store.key_count(),
+            seconds=round(time.monotonic() - self._assigned_at, 3),
+        )
 
 
 async def partition_counts(bootstrap: str, *topics: str) -> dict[str, int | None]:

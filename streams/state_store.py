@@ -106,7 +106,9 @@ class StagedPartition:
 class TableStateStore:
     """The detectors' state for every partition this worker holds, in one Faust table of bytes."""
 
-    def __init__(self, app: faust.App, partitions: int) -> None:
+    def __init__(
+        self, app: faust.App, partitions: int, on_recover: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.partitions = partitions
         # Which keys live in which partition: the memory store keeps no such index for keys written
         # here, and the timer walks one partition's keys at a time.
@@ -117,6 +119,7 @@ class TableStateStore:
             key_type=bytes,  # raw bytes both ways: the app's serializers are "raw"
             value_type=bytes,
             on_changelog_event=self._recovered,
+            on_recover=on_recover,
             help="Pattern detector state (pseudonymised); written per input partition, never by key hash",
         )
 
