@@ -104,7 +104,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
-    run = AuditRun(engine, Path(args.out), owner=args.owner)
+    run = AuditRun(engine, Path(args.out), owner=args.owner, patterns=not args.no_patterns)
     try:
         if args.snapshots:
             from monitor.ingest import read_snapshots
@@ -252,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     common(audit, kafka=False)
     input_options(audit)
     audit.add_argument("--snapshots", action="store_true", help=SNAPSHOTS_HELP)
+    audit.add_argument("--no-patterns", action="store_true", help="no pattern detectors (no pattern sections)")
     audit.add_argument("--out", required=True, help="directory for report.html, summary.md, findings and errors")
     audit.set_defaults(handler=_cmd_audit)
 

@@ -21,7 +21,7 @@ from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events, read_snapshots
-from monitor.patterns.offline import OfflinePatterns
+from monitor.patterns.offline import OfflinePatterns, fewer_collections
 
 __all__ = ["CheckSummary", "check_items", "run_check"]
 
@@ -127,6 +127,7 @@ def run_check(
 
 def _finish(engine: Engine, items: Iterable[Item], patterns: bool) -> tuple[int, CheckSummary]:
     detectors = OfflinePatterns(engine) if patterns else None
-    summary = check_items(engine, items, sys.stdout.buffer, sys.stderr, patterns=detectors)
+    with fewer_collections():
+        summary = check_items(engine, items, sys.stdout.buffer, sys.stderr, patterns=detectors)
     sys.stdout.buffer.flush()
     return (EXIT_ALERTS if summary.alerted or summary.pattern_alerts else EXIT_CLEAN), summary

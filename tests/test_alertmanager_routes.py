@@ -246,6 +246,16 @@ ROUTE_CASES = [
     ),
     ("repeat-target-high", violation("ALPRRepeatTarget", "high", "misuse.repeat_target"), "privacy-patterns-pager"),
     ("repeat-target-medium", violation("ALPRViolation", "medium", "misuse.repeat_target"), "privacy-working-hours"),
+    (
+        "standing-unresolved",
+        violation("ALPRUnresolvedStandingAccess", "medium", "sharing.standing_access") | {"jurisdiction": "unresolved"},
+        "privacy-working-hours",
+    ),
+    (
+        "standing-daily-high",
+        violation("ALPRViolation", "high", "sharing.standing_access") | {"jurisdiction": "unresolved"},
+        "privacy-working-hours",
+    ),
     ("isolated-session", violation("ALPRViolation", "low", "misuse.isolated_session"), "privacy-tickets"),
     ("surge-high", violation("ALPRViolation", "high", "volume.surge"), "privacy-working-hours"),
     ("high", violation("ALPRViolation", "high", "recipient.federal"), "privacy-working-hours"),

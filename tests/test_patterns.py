@@ -9,11 +9,11 @@ import msgspec
 import pytest
 
 from monitor.alerts import Alert
-from monitor.events import AccessEvent
-from monitor.patterns import BytesStore, PatternRunner, observe, replay
+from monitor.events import AccessEvent, Owner
+from monitor.patterns import BytesStore, PatternRunner, observe, partition_key, replay
 from monitor.patterns.detectors.isolated_session import usual_block
 from monitor.patterns.ordering import in_event_time
-from monitor.policy import PolicyError, parse_policy
+from monitor.policy import PatternSettings, PolicyError, load_policy, parse_policy
 from tests.patterns_helpers import T0, context, days, engine, of_kind, run, search, sharing
 
 FEDERAL = "Homeland Security Investigations"
@@ -53,6 +53,14 @@ class TestStandingAccess:
         assert len(first) == 1
         assert [a.evidence["active_days"] for a in later] == ["2", "3", "4", "5"]
         assert again == []
+
+    def test_a_timestamp_centuries_ahead_raises_a_bounded_number_of_alerts(self) -> None:
+        """One search dated in the year 2999 catches up at most a year of daily alerts, not 356,000."""
+        events = [sharing(T0, "grant", FEDERAL), search(T0.replace(year=2999), agency=FEDERAL)]
+        alerts = of_kind(run(engine(), events), STANDING)
+        assert len(alerts) <= 1 + 366
+        assert alerts[-1].occurred_at.year == 2999
+        assert int(alerts[-1].evidence["active_days"]) > 300_000
 
     def test_search_proves_access_without_a_grant(self) -> None:
         """Searches by an out-of-state agency open a row from the first search, flagged as proven by a search."""
@@ -301,6 +309,25 @@ class TestRunner:
         spilled = list(replay(PatternRunner(context(judge)), in_event_time(obs, run_size=97)))
         assert {a.alert_id for a in spilled} == {a.alert_id for a in expected}
 
+    def test_state_expires_with_its_window(self) -> None:
+        """After its window passes without events, every per-plate, per-user and per-agency row is gone."""
+        judge = engine()
+        runner = PatternRunner(context(judge))
+        for event in [search(T0 + days(d), agency="Reno NV PD") for d in range(3)]:
+            obs = observe(judge, event)
+            assert obs is not None
+            runner.observe(obs)
+        assert all(len(runner.stores[kind]) for kind in (REPEAT, "misuse.isolated_session", "volume.surge"))
+        runner.advance_all(T0 + days(60))
+        assert len(runner.stores["volume.surge"]) == 0
+        assert len(runner.stores[REPEAT]) == 1
+        runner.advance_all(T0 + days(95))
+        assert len(runner.stores[REPEAT]) == 0
+        assert len(runner.stores["misuse.isolated_session"]) == 0
+        # Standing access stays while it is not revoked; the first sighting of an agency stays for good.
+        assert len(runner.stores[STANDING]) == 1
+        assert len(runner.stores["volume.new_requester"]) == 1
+
     def test_state_holds_no_plate_or_user(self) -> None:
         """Encoded state of every detector holds hashes, never the plate or the user name."""
         judge = engine()
@@ -333,9 +360,58 @@ class TestPatternPolicy:
         with pytest.raises(PolicyError, match=rf"lb.*{named}"):
             parse_policy((self.BASE % f", patterns: {override}").encode(), "t")
 
+    def test_shipped_policy_documents_the_defaults(self) -> None:
+        """default-policy.yaml's patterns section states exactly the defaults of the code, so it cannot drift."""
+        shipped = load_policy()
+        assert shipped.patterns == PatternSettings()
+        assert set(PatternSettings.model_fields) == set(shipped.patterns.model_dump())
+
     def test_override_can_switch_a_detector_off(self) -> None:
         """An owner may switch standing access off (for example while an agreement is recorded elsewhere)."""
         yaml = self.BASE % ", patterns: {standing_access: {enabled: false}}"
         alerts = run(engine(yaml), [sharing(T0, "grant", FEDERAL)])
         assert of_kind(alerts, STANDING) == []
         assert of_kind(run(engine(self.BASE % ""), [sharing(T0, "grant", FEDERAL)]), STANDING)
+
+
+class TestObservation:
+    def test_federal_search_is_prohibited_by_the_packs_rule(self) -> None:
+        """The engine's federal-recipient rule makes the observation prohibited, with its rule and citations."""
+        obs = observe(engine(), search(T0, agency="FBI", plate="7ABC123"))
+        assert obs is not None
+        assert obs.prohibited == "critical"
+        assert obs.prohibited_kind == "recipient.federal"
+        assert obs.citations
+        assert obs.plate_hash is not None
+        assert "7ABC123" not in msgspec.json.encode(obs).decode()
+
+    def test_proxy_holds_its_own_access(self) -> None:
+        """An in-state proxy searching for a federal agency is not itself a prohibited holder of access."""
+        event = search(T0, agency="NCRIC")
+        proxied = msgspec.structs.replace(event, requester=msgspec.structs.replace(event.requester, on_behalf_of="FBI"))
+        judge = engine()
+        assert any(alert.kind == "recipient.federal" for alert in judge.judge(proxied))
+        obs = observe(judge, proxied)
+        assert obs is not None
+        assert obs.jurisdiction == "in_state"
+        assert obs.prohibited is None
+
+    def test_inbound_and_denied_changes_are_not_observed(self) -> None:
+        """Inbound sharing and denied requests say nothing about access to the owner's data."""
+        judge = engine()
+        inbound = sharing(T0, "grant", FEDERAL)
+        inbound = msgspec.structs.replace(
+            inbound, sharing=msgspec.structs.replace(inbound.sharing, direction="inbound")
+        )
+        assert observe(judge, inbound) is None
+        assert observe(judge, sharing(T0, "deny_request", FEDERAL)) is None
+
+    def test_unlisted_owner_keys_by_its_folded_name(self) -> None:
+        """An owner the policy does not list keys its state, and its partition, by its folded name."""
+        judge = engine()
+        event = search(T0, owner=Owner(agency="Smallville  CA PD", state="CA"), agency="Clovis CA PD")
+        obs = observe(judge, event)
+        assert obs is not None
+        assert obs.owner_key == "~smallville ca pd"
+        assert partition_key(judge, event) == b"~smallville ca pd"
+        assert obs.owner_id == "other"

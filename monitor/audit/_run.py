@@ -17,7 +17,7 @@ from typing import Any
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.ingest import IngestOptions, Item, RowError, Skipped
-from monitor.patterns.offline import OfflinePatterns
+from monitor.patterns.offline import OfflinePatterns, fewer_collections
 
 from ._html import render_html
 from ._info import InputFile, RunInfo
@@ -173,10 +173,11 @@ class AuditRun:
         assert self.patterns is not None
         found = self.pattern_findings
         tally = self.tally
-        for alert in self.patterns.alerts():
-            writer.alerts([alert])
-            tally.add_pattern_alert(alert)
-            found.add(alert)
+        with fewer_collections():
+            for alert in self.patterns.alerts():
+                writer.alerts([alert])
+                tally.add_pattern_alert(alert)
+                found.add(alert)
         as_of = tally.last_event.date() if tally.last_event is not None else None
         found.set_holders(self.patterns.standing(), as_of)
 

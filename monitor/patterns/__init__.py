@@ -31,8 +31,10 @@ State is bounded per key (day buckets over the window, capped lists of at most 5
 `PatternRunner(ctx, stores)` feeds an observation to every detector through one `StateStore` per detector
 (`get`/`set`/`delete`/`keys`; `MemoryStore` keeps objects, `BytesStore` keeps encoded bytes as a Faust
 table would) and returns the alerts; `advance_key` / `advance_all(now)` let time pass. Offline, `replay`
-feeds observations in event-time order and advances at every UTC day boundary; live, the worker decides
-when to advance (see streams/).
+feeds observations in event-time order and advances at every UTC day boundary (`offline.OfflinePatterns`
+collects them while `check` or `audit` judges, `ordering.EventTimeSorter` orders them in bounded memory);
+live, the worker decides when to advance (see streams/). The gauge of prohibited active grants reads the
+standing-access rows: `StandingAccessState.active`, `.prohibited` and `.label` (owner, jurisdiction class).
 
 Alert ids are deterministic (`pattern_alert_id`): the same pattern over the same events gives the same id
 whatever the store, so a replay after a crash repeats ids. Standing access: one id per owner, recipient and

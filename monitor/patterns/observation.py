@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 import msgspec
@@ -79,6 +80,7 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     actor_hash: str | None = None
 
 
+@lru_cache(maxsize=16_384)
 def agency_tag(requester_key: str) -> str:
     """A short stable tag of an agency for per-user keys (user ids are only unique within an agency)."""
     return hashlib.blake2b(requester_key.encode(), digest_size=6).hexdigest()
@@ -97,6 +99,19 @@ def owner_key(engine: Engine, event: AccessEvent) -> str:
 def partition_key(engine: Engine, event: AccessEvent) -> bytes:
     """The Kafka message key that keeps all of an owner's events, and so its pattern state, on one partition."""
     return owner_key(engine, event).encode()
+
+
+def _redacted(value: str) -> bool:
+    # Plates, users and case numbers are mostly letters and digits: no marker can be one of those.
+    return not value.isalnum() and is_redacted(value)
+
+
+@lru_cache(maxsize=65_536)
+def _evidence_reason(reason: str) -> str | None:
+    """A reason as evidence may quote it: identifiers masked, shortened; None for a redaction marker."""
+    if is_redacted(reason):
+        return None
+    return mask_identifiers(" ".join(reason.split()))[:_MAX_REASON]
 
 
 def _reason_quality(purpose: frozenset[str], weak: frozenset[str], redacted: bool) -> ReasonQuality:
@@ -160,16 +175,17 @@ def observe(
     case_number = False
     if query is not None and action == "search":
         plate = query.plate
-        plate_hash = None if not plate or is_redacted(plate) else pseudonymizer.plate(plate)
-        case_number = bool(query.case_number and query.case_number.strip()) and not is_redacted(query.case_number)
-        if query.reason and not is_redacted(query.reason):
-            reason = mask_identifiers(" ".join(query.reason.split()))[:_MAX_REASON]
+        plate_hash = None if not plate or _redacted(plate) else pseudonymizer.plate(plate)
+        case = query.case_number
+        case_number = case is not None and bool(case.strip()) and not _redacted(case)
+        if query.reason:
+            reason = _evidence_reason(query.reason)
     user = requester.user
-    if user and not is_redacted(user):
+    if user and not _redacted(user):
         user_hash = pseudonymizer.user(user)
     if sharing is not None:
         via = "snapshot" if source is not None and source.log == SNAPSHOT_LOG else "sharing_event"
-        if sharing.actor and not is_redacted(sharing.actor):
+        if sharing.actor and not _redacted(sharing.actor):
             actor_hash = pseudonymizer.user(sharing.actor)
     owner_id = context.owner_id
     return Observation(

@@ -7,7 +7,9 @@ because a vendor export may list its newest search first. Memory: the ordering b
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from monitor.alerts import Alert
 from monitor.engine import Assessment, Engine
@@ -18,7 +20,22 @@ from monitor.patterns.observation import observe
 from monitor.patterns.ordering import RUN_SIZE, EventTimeSorter
 from monitor.patterns.runner import PatternRunner, replay
 
-__all__ = ["OfflinePatterns"]
+__all__ = ["OfflinePatterns", "fewer_collections"]
+
+# Offline runs allocate millions of small containers that live to the end (day buckets, sort entries) and
+# make no reference cycles; collecting the young generation every 700 allocations cost a third of the run.
+_YOUNG_THRESHOLD = 100_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the block with the cyclic garbage collector's young generation collected 1/140 as often."""
+    before = gc.get_threshold()
+    gc.set_threshold(_YOUNG_THRESHOLD, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class OfflinePatterns:

@@ -51,6 +51,8 @@ class PatternRunner:
         self.stores: dict[str, StateStore[Any]] = {
             d.kind: given[d.kind] if d.kind in given else MemoryStore() for d in self.detectors
         }
+        # Bound methods looked up once: observe runs for every event.
+        self._steps = tuple((d, d.state_key, d.step, self.stores[d.kind], d.settles) for d in self.detectors)
 
     def observe(self, obs: Observation) -> list[Alert]:
         """Step every detector with one observation; the alerts they raise, in detector order."""
@@ -58,16 +60,15 @@ class PatternRunner:
         raised = notes.alerts
         ctx = self.ctx
         unsettled: list[tuple[AnyDetector, str, object, object]] = []
-        for detector in self.detectors:
-            key = detector.state_key(obs)
+        for detector, state_key, step, store, settles in self._steps:
+            key = state_key(obs)
             if key is None:
                 continue
-            store = self.stores[detector.kind]
             state = store.get(key)
-            new, alerts = detector.step(state, obs, ctx, notes)
+            new, alerts = step(state, obs, ctx, notes)
             if alerts:
                 raised.extend(alerts)
-            if detector.settles and new is not None:
+            if settles and new is not None:
                 unsettled.append((detector, key, state, new))
             elif new is not KEEP:
                 self._write(store, key, state, new)

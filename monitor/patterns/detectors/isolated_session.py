@@ -16,6 +16,7 @@ the user's total (`Notes.user_searches`), for a plate's share of it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 import msgspec
@@ -58,6 +59,11 @@ def usual_block(hours: list[int], share: float) -> tuple[int, int]:
             best = (start, end - start)
         held -= hours[start]
     return best
+
+
+@lru_cache(maxsize=64)
+def _hours(hours: float) -> timedelta:
+    return timedelta(hours=hours)
 
 
 def _in_block(hour: int, block: tuple[int, int]) -> bool:
@@ -120,7 +126,7 @@ class IsolatedSession(Detector[IsolatedSessionState]):
                 counts=[],
             )
         alerts = []
-        gap = timedelta(hours=settings.isolated_session.gap_hours)
+        gap = _hours(settings.isolated_session.gap_hours)
         if state.session_last is not None and when - state.session_last >= gap:
             alert = self._close(key, state, settings, ctx)
             if alert is not None:

@@ -25,6 +25,9 @@ __all__ = ["GAUGE_CLASSES", "StandingAccess", "StandingAccessState", "gauge_clas
 
 RULE_ID = "patterns.sharing.standing-access"
 TITLE = "Prohibited recipient holds standing access"
+# One advance raises at most this many daily alerts: a timestamp centuries ahead (a bad record, an attack)
+# must not make millions. Older days of such a gap are skipped; `active_days` still counts them.
+MAX_CATCH_UP_DAYS = 366
 # Revoked rows are kept this long (what the audit shows as past access), then dropped.
 KEEP_REVOKED_DAYS = 90
 # The gauge's jurisdiction label (alpr_prohibited_active_grants): private, tribal and test bodies are non-public.
@@ -172,6 +175,7 @@ class StandingAccess(Detector[StandingAccessState]):
             return []
         first = state.since.date()
         day = first if state.alerted_through is None else max(first, state.alerted_through + timedelta(days=1))
+        day = max(day, now.date() - timedelta(days=MAX_CATCH_UP_DAYS - 1))
         alerts = []
         while day <= now.date():
             alerts.append(self._alert(key, state, day, ctx))
