@@ -432,12 +432,24 @@ class TestRebalanceAndKeying:
             "sharing.standing_access",
         }
         bootstrap = kafka_broker.bootstrap
-        first, second = start_worker(topics), start_worker(topics)
-        await _produce(bootstrap, topics.source, _by_owner(reference_engine, events))
-        await _until(lambda: first.processed() >= 300, DRAIN_DEADLINE_S, [first, second], "the first worker under way")
-        assert first.processed() < len(events), "the kill must land mid-stream"
-        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-        await _until(lambda: _lag_is_zero(bootstrap, topics), DRAIN_DEADLINE_S * 2, [second], "the survivor drained")
+        workers = [start_worker(topics), start_worker(topics)]
+        messages = _by_owner(reference_engine, events)
+        third = len(messages) // 3
+        # A third of the stream first; the busier worker is killed once both hold partitions (or one has
+        # done 300 events), then the rest is sent: the survivor continues the dead one's partitions.
+        await _produce(bootstrap, topics.source, messages[:third])
+
+        def under_way() -> bool:
+            done = [w.processed() for w in workers]
+            return sum(done) >= 300 and (min(done) > 0 or max(done) >= third)
+
+        await _until(under_way, DRAIN_DEADLINE_S, workers, "both workers under way")
+        victim, survivor = sorted(workers, key=lambda w: w.processed(), reverse=True)
+        assert victim.processed() > 0
+        assert victim.stop(signal.SIGKILL) == -signal.SIGKILL
+        await _produce(bootstrap, topics.source, messages[third:])
+        await _until(lambda: _lag_is_zero(bootstrap, topics), DRAIN_DEADLINE_S * 2, [survivor], "the survivor drained")
+        second = survivor
 
         async def all_written() -> bool:
             written = {a.alert_id for a in await _alerts(bootstrap, topics.alerts) if a.kind in PATTERN_KINDS}
