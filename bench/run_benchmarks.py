@@ -1,11 +1,12 @@
 """All benchmarks in one run, on a real local Kafka broker (started here, loopback only, fresh data dir).
 
-    .venv/bin/python bench/run_benchmarks.py [--events 200000] [--repeats 3]
+    .venv/bin/python bench/run_benchmarks.py [--events 200000] [--repeats 3] [--secure]
 
 Prints, with the median of `--repeats` runs for each throughput figure:
 1. passthrough: raw aiokafka consume from topic A and produce to topic B, no work (the ceiling);
 2. worker: the real `alpr-monitor worker` process, end to end on pre-loaded events (events/s from its
-   first processed batch until every event is processed and every output acknowledged);
+   first processed batch until every event is processed and every output acknowledged); with `--secure`,
+   also over SASL_SSL SCRAM-SHA-512 with least-privilege ACLs on the secured test broker (2b);
 3. latency: p50/p99 from producing an event to its alert being readable on the alerts topic, at a
    fixed moderate rate;
 4. check: `alpr-monitor check` over a generated JSONL file (process wall time), and in-process.
@@ -45,8 +46,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from aiokafka.structs import TopicPartition  # noqa: E402
 from generate import EventFactory, generate, write_jsonl  # noqa: E402
 from kafka_broker import KafkaBroker, free_loopback_ports  # noqa: E402
+from secure_kafka_broker import Grant, SecureKafkaBroker  # noqa: E402
 
 from monitor.events import encode_event  # noqa: E402
+from streams.kafka_clients import aiokafka_options  # noqa: E402
 from streams.produce import RateLimiter  # noqa: E402
 
 T = TypeVar("T")
@@ -76,9 +79,11 @@ def runs(label: str, values: list[float], unit: str = "events/s") -> float:
 # -- broker helpers -------------------------------------------------------------------------------
 
 
-async def preload(bootstrap: str, topic: str, payloads: Iterable[tuple[bytes, bytes]]) -> int:
-    """Write key/value pairs to `topic` with acks=all; return how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+async def preload(bootstrap: str, topic: str, payloads: Iterable[tuple[bytes, bytes]], **security: Any) -> int:
+    """Write key/value pairs to `topic` with acks=all; return how many. `security`: aiokafka TLS/SASL options."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024, **security
+    )
     await producer.start()
     count = 0
     try:
@@ -95,8 +100,8 @@ async def preload(bootstrap: str, topic: str, payloads: Iterable[tuple[bytes, by
     return count
 
 
-async def end_offset(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
+async def end_offset(bootstrap: str, topic: str, **security: Any) -> int:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, **security)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -261,7 +266,7 @@ class Worker:
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY,
             "ALPR_LOG_FORMAT": "json",
             "ALPR_LOG_LEVEL": "WARNING",
-            **(env or {}),
+            **(env or {}),  # ALPR_KAFKA_* for the secured-broker run, ALPR_PATTERNS, log level
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -340,6 +345,56 @@ def worker_run(
     if end - first < 0.5:
         print(f"  WARNING {name}: the run took {end - first:.2f} s: use more --events for a stable figure")
     return (count - at_first) / (end - first)
+
+
+def secure_worker_run(
+    secure: SecureKafkaBroker, workdir: Path, name: str, topic: str, count: int, expected_alerts: int
+) -> float:
+    """`worker_run` on the secured broker: SASL_SSL SCRAM-SHA-512 as `worker`, with only its ACLs."""
+    alerts, dlq = f"{name}.alerts", f"{name}.dlq"
+    secure.create_topics([alerts, dlq])
+    secure.grant(
+        [
+            Grant("worker", "topic", topic, "READ"),
+            Grant("worker", "topic", alerts, "WRITE"),
+            Grant("worker", "topic", dlq, "WRITE"),
+            Grant("worker", "group", name, "READ"),
+        ]
+    )
+    # Detectors off, as in the plaintext figure it is compared with.
+    worker = Worker(
+        secure.sasl_ssl_bootstrap, workdir, name, topic, {**secure.sasl_env("worker"), "ALPR_PATTERNS": "false"}
+    )
+    worker.start()
+    try:
+        first, at_first, end = wait_processed(worker, count)
+    finally:
+        worker.stop()
+    written = asyncio.run(end_offset(secure.sasl_ssl_bootstrap, alerts, **aiokafka_options(secure.admin_security())))
+    if written != expected_alerts:
+        print(f"  WARNING {name}: {written} alerts on the topic, {expected_alerts} expected", flush=True)
+    return (count - at_first) / (end - first)
+
+
+def secure_section(workdir: Path, payloads: list[tuple[bytes, bytes]], repeats: int, expected_alerts: int) -> float:
+    """2b. The worker over SASL_SSL SCRAM-SHA-512 on the secured test broker (tests/secure_kafka_broker.py)."""
+    secure = SecureKafkaBroker()
+    print("starting the secured Kafka broker (SASL_SSL, mTLS, ACLs)...", flush=True)
+    secure.start(workdir / "secure-kafka")
+    try:
+        source = "bench.secure.events"
+        secure.create_topics([source])
+        loaded = asyncio.run(
+            preload(secure.sasl_ssl_bootstrap, source, payloads, **aiokafka_options(secure.admin_security()))
+        )
+        print(f"2b. worker over SASL_SSL SCRAM-SHA-512 ({loaded:,} pre-loaded events), {repeats} runs:")
+        rates = [
+            secure_worker_run(secure, workdir, f"bench-secure-worker-{rep}", source, loaded, expected_alerts)
+            for rep in range(repeats)
+        ]
+        return runs("worker over SASL_SSL SCRAM-SHA-512", rates)
+    finally:
+        secure.stop()
 
 
 # -- 3. latency -----------------------------------------------------------------------------------
@@ -645,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--recovery-keys", type=int, default=100_000, help="pattern state keys for the recovery run")
     parser.add_argument("--check-only", action="store_true", help="run only part 4 (check), no broker")
+    parser.add_argument(
+        "--secure", action="store_true", help="also run the worker over SASL_SSL SCRAM-SHA-512 on a secured broker"
+    )
     args = parser.parse_args(argv)
     # aiokafka logs group-coordinator chatter when the throwaway consumers stop; it is not a result.
     logging.basicConfig(level=logging.ERROR)
@@ -714,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
                 on_rates.append(worker_run(broker, workdir, f"bench-worker-on-{rep}", source, loaded, None))
             worker_rate = runs("worker, pattern detectors off (ALPR_PATTERNS=false)", off_rates)
             patterns_rate = runs("worker, pattern detectors on (the default)", on_rates)
+            # Same events, same run: the plaintext broker idles meanwhile.
+            secure_rate = secure_section(workdir, payloads, args.repeats, expected_alerts) if args.secure else None
             reference_rates = []
             for rep in range(args.repeats):
                 name = f"bench-reference-{rep}"
@@ -758,6 +818,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(restart to first event processed {recovery['restart_s']:.1f} s); "
         f"{recovery['bytes_per_plate']:,.0f} bytes per tracked plate"
     )
+    if secure_rate is not None:
+        print(
+            f"  worker over SASL_SSL SCRAM-SHA-512 {secure_rate:,.0f} events/s "
+            f"({secure_rate / worker_rate:.2f} x plaintext, same run)"
+        )
     print(f"  worker >= 20,000 events/s: {'met' if worker_rate >= 20_000 else 'NOT met'}")
     print(f"  worker >= 0.3 x passthrough: {'met' if ratio >= 0.3 else 'NOT met'}")
     print(f"  check (pattern detectors on) >= 100,000 events/s: {'met' if check_rate >= 100_000 else 'NOT met'}")

@@ -6,6 +6,7 @@ Subcommands import what they need lazily, so `check` never loads Kafka.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
@@ -17,7 +18,10 @@ from typing import Any
 __all__ = ["main"]
 
 
-def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) -> Any:
+    """The settings from flags and environment; unusable ones (Kafka security, a secret file) exit 2."""
+    from monitor.kafka_security import KafkaSecurityError
+    from monitor.secret_files import SecretFileError
     from monitor.settings import Settings
 
     flags = {
@@ -26,7 +30,16 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
         "metrics_port": getattr(args, "metrics_port", None),
         "input_topic": getattr(args, "topic", None),
     }
-    return Settings(**{key: value for key, value in {**flags, **extra}.items() if value is not None})
+    try:
+        settings = Settings(**{key: value for key, value in {**flags, **extra}.items() if value is not None})
+        if kafka:
+            from streams.kafka_clients import check_usable
+
+            check_usable(settings.kafka)  # TLS files and token hook load now, not at the first connection
+    except (KafkaSecurityError, SecretFileError) as exc:
+        print(f"alpr-monitor {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings
 
 
 def _pseudonymizer(settings: Any, *, required: bool) -> Any:
@@ -180,12 +193,24 @@ def _cmd_streams(args: argparse.Namespace) -> int:
     """worker, demo, produce and ingest live in streams/ (Kafka); imported only here."""
     from monitor.logging import configure_logging
 
-    settings = _settings(args)
+    settings = _settings(args, kafka=args.command != "demo")
     # The demo prints alerts for a person to read; the framework's lifecycle chatter would bury them.
     quiet_demo = args.command == "demo" and "ALPR_LOG_LEVEL" not in os.environ
     configure_logging(settings.log_format, "WARNING" if quiet_demo else settings.log_level)
     if args.command == "worker":
+        from streams.kafka_refusals import preflight
+        from streams.produce import bootstrap_servers
         from streams.worker import run_worker
+
+        # A TLS, SASL or ACL refusal would leave Faust retrying forever: name it and stop (exit 2).
+        topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
+        refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics, settings.app_id))
+        if refused is not None:
+            print(f"alpr-monitor worker: the Kafka broker refused us: {refused}", file=sys.stderr)
+            return 2
+        import structlog
+
+        structlog.get_logger("cli").info("kafka connection", security=settings.kafka.describe())
 
         return run_worker(settings, _pseudonymizer(settings, required=True))
     if args.command == "demo":
@@ -202,7 +227,7 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     from monitor.logging import configure_logging
     from monitor.notify import NotifierSettings
 
-    settings = _settings(args, alerts_topic=args.alerts_topic)
+    settings = _settings(args, kafka=True, alerts_topic=args.alerts_topic)
     configure_logging(settings.log_format, settings.log_level)
     flags = {"config_path": args.config, "group_id": args.group, "metrics_port": args.notify_metrics_port}
     notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})

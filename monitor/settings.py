@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monitor.kafka_security import KafkaSecurity, load_kafka_security
+from monitor.secret_files import SecretFilesSource
 
 __all__ = ["Settings"]
 
@@ -30,3 +33,18 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
     log_format: Literal["auto", "json", "console"] = Field("auto", description="log output; auto = console on a tty")
     log_level: str = Field("INFO", description="log level")
+    kafka: KafkaSecurity = Field(
+        default_factory=load_kafka_security, description="Kafka connection security (ALPR_KAFKA_* variables)"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # ALPR_PSEUDONYM_KEY_FILE (and any later secret's *_FILE), after the environment.
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings

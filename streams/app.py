@@ -44,6 +44,7 @@ from mode import Service, ServiceT
 
 from monitor.settings import Settings
 from streams.batch import BatchResult, Judge, Message, exception_site, judge_batch
+from streams.kafka_clients import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.patterns import LivePatterns
 
@@ -220,7 +221,9 @@ def create_app(
     `faust_options` override the Faust settings (e.g. `topic_allow_declare=False` for a mock broker).
     `pattern_partitions` (the input topic's partition count) turns the pattern detectors on (streams.patterns).
     """
-    options = {**_faust_defaults(settings), **faust_options}
+    # TLS, mTLS and SASL for Faust's consumer, producer and admin client (ALPR_KAFKA_*).
+    credentials = {"broker_credentials": faust_credentials(settings.kafka)}
+    options = {**_faust_defaults(settings), **credentials, **faust_options}
     # Faust creates only the last path component of its data directory; make the parents.
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     app = WorkerApp(settings.app_id, **options)

@@ -33,6 +33,7 @@ from monitor.alerts import Alert, decode_alert
 from monitor.engine import Engine
 from monitor.events import EventError, decode_event
 from monitor.hashing import Pseudonymizer
+from monitor.kafka_security import PLAINTEXT
 from monitor.patterns import partition_key
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
@@ -204,7 +205,8 @@ async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, co
             return EXIT_UNUSABLE
         cleanup.callback(cluster.close)
         demo_settings = settings.model_copy(
-            update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir)}
+            # The embedded mock cluster speaks plaintext only, whatever ALPR_KAFKA_* say.
+            update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir), "kafka": PLAINTEXT}
         )
         created = cluster.create_topics(
             settings.input_topic,

@@ -56,6 +56,8 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
+from streams.kafka_clients import aiokafka_options
+from streams.kafka_refusals import explain_connection_failure, preflight
 from streams.metrics import MetricsServer
 from streams.produce import bootstrap_servers
 
@@ -332,7 +334,10 @@ class Notifier:
         stop = stop if stop is not None else asyncio.Event()
         notify = self.notify
         servers = bootstrap_servers(self.settings.broker)
-        producer = self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+        security = aiokafka_options(self.settings.kafka)  # TLS, mTLS, SASL (ALPR_KAFKA_*)
+        producer = self._producer = AIOKafkaProducer(
+            bootstrap_servers=servers, acks="all", enable_idempotence=True, **security
+        )
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(producer.stop)  # also closes a producer whose start failed
             await producer.start()
@@ -345,6 +350,7 @@ class Notifier:
                 max_poll_interval_ms=int(notify.max_poll_interval_s * 1000),
                 session_timeout_ms=int(notify.session_timeout_s * 1000),
                 heartbeat_interval_ms=max(100, int(notify.session_timeout_s * 1000 / 4)),
+                **security,
             )
             stack.push_async_callback(consumer.stop)  # auto-commit is off: stopping commits nothing
             await consumer.start()
@@ -495,10 +501,18 @@ async def _serve(notifier: Notifier) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    settings, notify = notifier.settings, notifier.notify
+    servers = bootstrap_servers(settings.broker)
+    # A TLS, SASL or ACL refusal is configuration (exit 2, do not restart), not an outage.
+    refused = await preflight(servers, settings.kafka, [settings.alerts_topic, notify.dlq_topic], notify.group_id)
+    if refused is not None:
+        log.error("the Kafka broker refused the notifier", broker=settings.broker, error=refused)
+        return EXIT_BAD_CONFIG
     try:
         await notifier.run(stop)
     except KafkaConnectionError as exc:
-        log.error("cannot reach the Kafka broker", broker=notifier.settings.broker, error=str(exc))
+        reason = await explain_connection_failure(servers, settings.kafka, exc)
+        log.error("cannot reach the Kafka broker", broker=settings.broker, error=reason)
         return EXIT_FAILED
     except Exception:  # Kafka unreachable, a dead letter not written: stop, and read the batch again on restart
         log.exception("notifier failed; alerts not yet committed are read again on restart")

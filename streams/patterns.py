@@ -31,7 +31,7 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -355,11 +355,13 @@ class LivePatterns:
         )
 
 
-async def partition_counts(bootstrap: str, *topics: str) -> dict[str, int | None]:
-    """Partitions per topic on the broker (None: the topic does not exist)."""
+async def partition_counts(
+    bootstrap: str, *topics: str, client: Mapping[str, Any] | None = None
+) -> dict[str, int | None]:
+    """Partitions per topic on the broker (None: the topic does not exist); `client`: TLS/SASL options."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **(client or {}))
     await admin.start()
     try:
         # Only topics that exist: a metadata request naming a missing topic makes the broker create it
@@ -379,7 +381,9 @@ class PartitioningError(RuntimeError):
     """The input topic cannot carry pattern state as it is: the message says what to do."""
 
 
-async def input_partitions(bootstrap: str, app_id: str, input_topic: str, wait_s: float = 60.0) -> int:
+async def input_partitions(
+    bootstrap: str, app_id: str, input_topic: str, wait_s: float = 60.0, client: Mapping[str, Any] | None = None
+) -> int:
     """The input topic's partition count, which the state changelog and the repartition topic must share.
 
     Waits up to `wait_s` for the topic to appear; raises PartitioningError when it does not, or when an
@@ -391,7 +395,7 @@ async def input_partitions(bootstrap: str, app_id: str, input_topic: str, wait_s
     internal = (changelog_topic_name(app_id), repartition_topic_name(app_id))
     deadline = time.monotonic() + wait_s
     while True:
-        counts = await partition_counts(bootstrap, input_topic, *internal)
+        counts = await partition_counts(bootstrap, input_topic, *internal, client=client)
         partitions = counts[input_topic]
         if partitions is not None:
             break

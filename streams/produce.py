@@ -29,6 +29,8 @@ from monitor.ingest import IngestError, IngestOptions, RowError, Skipped, read_e
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
 from monitor.settings import Settings
+from streams.kafka_clients import aiokafka_options
+from streams.kafka_refusals import explain_connection_failure
 
 __all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "owner_keying", "produce_files"]
 
@@ -165,7 +167,12 @@ async def _send_all(
             future = await producer.send(topic, encode_event(event), key=key)
         except (UnknownTopicOrPartitionError, TopicAuthorizationFailedError) as exc:
             # Every later send would wait out the metadata timeout too: count the rest, send none.
-            report(f"topic {topic!r} is not available ({exc!r}): the remaining events are not sent")
+            why = (
+                "not authorised (its principal needs a WRITE ACL on it)"
+                if isinstance(exc, TopicAuthorizationFailedError)
+                else "not available"
+            )
+            report(f"topic {topic!r} is {why} ({exc!r}): the remaining events are not sent")
             summary.failed += 1 + sum(1 for _ in remaining)
             break
         except KafkaError as exc:
@@ -205,12 +212,14 @@ async def _produce(
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
+        **aiokafka_options(settings.kafka),
     )
     try:
         await producer.start()
-    except KafkaError as exc:
+    except (KafkaError, OSError) as exc:  # OSError: a TLS handshake refused outright
         await producer.stop()
-        console.print(f"produce: cannot reach the broker at {settings.broker}: {exc!r}", markup=False)
+        reason = await explain_connection_failure(bootstrap_servers(settings.broker), settings.kafka, exc)
+        console.print(f"produce: cannot reach the broker at {settings.broker}: {reason}", markup=False)
         return EXIT_UNUSABLE
 
     progress = Progress(

@@ -12,12 +12,15 @@ import sys
 
 import faust
 import structlog
+from aiokafka.errors import KafkaError
 
 from monitor.hashing import Pseudonymizer
+from monitor.kafka_security import KafkaSecurityError
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
 from monitor.settings import Settings
 from streams.app import create_app
+from streams.kafka_clients import aiokafka_options
 from streams.metrics import WorkerMetrics
 from streams.patterns import PartitioningError, PatternLiveSettings, input_partitions
 from streams.policy_reload import PolicyWatcher
@@ -36,7 +39,8 @@ def pattern_partitions(settings: Settings) -> int | None:
     if not PatternLiveSettings().patterns:
         return None
     bootstrap = bootstrap_servers(settings.broker)
-    return asyncio.run(input_partitions(bootstrap, settings.app_id, settings.input_topic))
+    client = aiokafka_options(settings.kafka)
+    return asyncio.run(input_partitions(bootstrap, settings.app_id, settings.input_topic, client=client))
 
 
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
@@ -57,10 +61,14 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
         return EXIT_BAD_CONFIG
     try:
         partitions = pattern_partitions(settings)
-    except PartitioningError as exc:
+    except KafkaSecurityError as exc:
         server.close()
-        log.error("cannot run the pattern detectors; not starting", error=str(exc))
         print(f"alpr-monitor worker: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except (PartitioningError, KafkaError, OSError) as exc:  # no broker yet, no topic: a restart may do
+        server.close()
+        log.error("cannot run the pattern detectors; not starting", error=repr(exc))
+        print(f"alpr-monitor worker: cannot set up the pattern detectors: {exc!r}", file=sys.stderr)
         return EXIT_RESTARTABLE
     app = create_app(settings, watcher.current, metrics=metrics, policy_watcher=watcher, pattern_partitions=partitions)
     log.info(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kafka_broker import BrokerStartError, KafkaBroker
+from secure_kafka_broker import SecureKafkaBroker
 
 from monitor.events import decode_event
 from monitor.hashing import Pseudonymizer
@@ -25,6 +26,18 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     broker = KafkaBroker()
     try:
         broker.start(tmp_path_factory.mktemp("kafka"))
+    except BrokerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafkaBroker]:
+    """A secured broker (SASL_SSL with SCRAM and PLAIN, mTLS, ACLs enforced), started once for the session."""
+    broker = SecureKafkaBroker()
+    try:
+        broker.start(tmp_path_factory.mktemp("secure-kafka"))
     except BrokerStartError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield broker
