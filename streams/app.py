@@ -275,7 +275,8 @@ def create_app(
             for message in fetched:
                 ack(message)
             last = fetched[-1]
-            next_offsets[last.partition] = last.offset + 1
+            if last.topic == input_topic:  # not the patterns' repartition topic: the lag is the input's
+                next_offsets[last.partition] = last.offset + 1
             # Counted only when acked: an unacked batch is read and counted again by the next owner.
             if metrics is not None:
                 metrics.record_batch(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -492,6 +493,13 @@ class TestRebalanceAndKeying:
         assert {_pattern(a) for a in offline} == live
         forwarded = await _topic_size(bootstrap, repartition_topic_name(topics.app_id))
         assert 0 < forwarded < len(events), "the events off their owner's partition, and only those, took the hop"
+
+        # The lag gauge is the input's, not the repartition topic's offsets mistaken for it.
+        def lag_zero() -> bool:
+            found = re.findall(r'^alpr_consumer_lag_messages\{partition="(\d+)"\} (\S+)$', worker.metrics_text(), re.M)
+            return sorted(found) == [(str(p), "0.0") for p in range(PARTITIONS)]
+
+        await _until(lag_zero, START_DEADLINE_S, [worker], "consumer lag 0 on every input partition")
         # Every state record sits on its owner's partition: the state is not split.
         placed = await _changelog_placement(bootstrap, changelog_topic_name(topics.app_id))
         assert placed
