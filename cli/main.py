@@ -17,6 +17,15 @@ from typing import Any
 
 __all__ = ["main"]
 
+DESCRIPTION = """\
+Monitor police licence-plate-reader (ALPR) data access against the law and the data owner's policy.
+
+Every search of ALPR data, and every change to who may search it, is judged against rule packs grounded
+in law (California SB 34, the Values Act, Penal Code 13778.2, Illinois 625 ILCS 5/2-130, local policies)
+and the owner's policy file. Run it live on a Kafka topic (`worker`), offline over files (`check`, `audit`),
+or try it with no setup (`demo`). Plates and user names only ever appear as keyed hashes.
+"""
+
 
 def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) -> Any:
     """The settings from flags and environment; unusable ones (Kafka security, a secret file) exit 2."""
@@ -240,7 +249,9 @@ SNAPSHOTS_HELP = "the files are consecutive snapshots of one sharing list: who a
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alpr-monitor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="alpr-monitor", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(sub: argparse.ArgumentParser, *, kafka: bool) -> None:
@@ -323,9 +334,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that read input files: whatever the input, they end with a message and a status, never a traceback.
+_INPUT_COMMANDS = frozenset({"check", "audit", "produce", "ingest"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    status: int = args.handler(args)
+    if args.command not in _INPUT_COMMANDS:
+        status: int = args.handler(args)
+        return status
+    try:
+        status = args.handler(args)
+    except Exception as exc:  # a bug of ours: name it without its message (which may quote the input)
+        from monitor.failures import exception_site
+
+        where = exception_site(exc)
+        print(
+            f"alpr-monitor {args.command}: internal error ({type(exc).__name__}{' at ' + where if where else ''}); "
+            "the input was not fully used. Please report this with the command line (not the input).",
+            file=sys.stderr,
+        )
+        return 2
     return status
 
 

@@ -2,9 +2,18 @@
 
 Alerts go to standard output as JSON lines; unreadable records go to standard error with file, line
 and reason, and are counted in the summary. With patterns on (the default), the pattern detectors
-(contract v1.1) run over the same events in event-time order once the input ends, and their alerts
-follow the per-event ones. Exit 0: no alert; 1: at least one alert; 2: the input or
-the policy could not be used.
+(contract v1.1) run over the same events in event-time order once every input is read, and their alerts
+follow the per-event ones. No input can make it crash: an event the engine fails on
+is reported like an unreadable record (`engine_error`), and a reader that fails stops that input with a
+message, never a traceback.
+
+Exit status, the most serious outcome first:
+1: at least one alert, per-event or pattern (whatever else happened: a violation is what the caller must act
+   on first);
+2: no alert, but the input or the policy could not be used, in whole or in part (an unreadable file, or
+   any invalid record: a record that was not judged may have hidden a violation, so the run is not clean);
+0: every record was read and judged, and none gave an alert (skipped records, such as blank lines or
+   repeated vendor rows, are not records to judge).
 """
 
 from __future__ import annotations
@@ -14,16 +23,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import BinaryIO, TextIO
 
 from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
+from monitor.failures import exception_site, failure_of
 from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events, read_snapshots
 from monitor.patterns.offline import OfflinePatterns, fewer_collections
 
-__all__ = ["CheckSummary", "check_items", "run_check"]
+__all__ = ["CheckSummary", "check_items", "run_check", "write_pattern_alerts"]
 
 EXIT_CLEAN, EXIT_ALERTS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -37,6 +46,7 @@ class CheckSummary:
     alerted: int = 0
     invalid: int = 0
     skipped: int = 0
+    unreadable_inputs: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
     pattern_alerts: int = 0
@@ -47,7 +57,26 @@ class CheckSummary:
             f"check: {self.events + self.invalid + self.skipped} records: {self.events} events "
             f"({self.clean} clean, {self.alerted} alerted), {self.invalid} invalid, {self.skipped} skipped; "
             f"{sum(self.alerts.values())} alerts ({severities}), of which {self.pattern_alerts} pattern alerts"
+            + (f"; {self.unreadable_inputs} inputs not read to the end" if self.unreadable_inputs else "")
         )
+
+    def merge(self, other: CheckSummary) -> None:
+        """Add another input's counts to these."""
+        self.events += other.events
+        self.clean += other.clean
+        self.alerted += other.alerted
+        self.invalid += other.invalid
+        self.skipped += other.skipped
+        self.unreadable_inputs += other.unreadable_inputs
+        self.alerts.update(other.alerts)
+        self.by_kind.update(other.by_kind)
+        self.pattern_alerts += other.pattern_alerts
+
+    def exit_status(self) -> int:
+        """1 when any alert; else 2 when any record or input could not be used; else 0 (module docstring)."""
+        if self.alerted or self.pattern_alerts:
+            return EXIT_ALERTS
+        return EXIT_UNUSABLE if self.invalid or self.unreadable_inputs else EXIT_CLEAN
 
 
 def check_items(
@@ -57,19 +86,40 @@ def check_items(
     err: TextIO,
     *,
     patterns: OfflinePatterns | None = None,
+    replay: bool = True,
 ) -> CheckSummary:
-    """Judge a stream of adapter items, writing alerts to `out` and record errors to `err`; then, when
-    given `patterns`, the pattern alerts of the same events."""
+    """Judge a stream of adapter items, writing alerts to `out` and record errors to `err`. With `patterns`,
+    each judged event is also observed for the pattern detectors, whose alerts follow at the end (unless
+    `replay` is False: the caller has more inputs and calls `write_pattern_alerts` after the last)."""
     summary = CheckSummary()
     write = out.write
     assess = engine.assess
     add = patterns.add if patterns is not None else None
-    for item in items:
+    iterator = iter(items)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:  # a reader bug: stop this input, say so, never a traceback
+            summary.unreadable_inputs += 1
+            where = exception_site(exc)
+            err.write(
+                f"check: reading stopped by an internal error ({type(exc).__name__}"
+                f"{' at ' + where if where else ''}); the records after it were not judged\n"
+            )
+            break
         if isinstance(item, AccessEvent):
+            try:
+                assessment = assess(item)
+                if add is not None:
+                    add(item, assessment)
+            except Exception as exc:  # one event the engine fails on is reported, never a crash
+                summary.invalid += 1
+                failure = failure_of(exc, "judge", event_id=item.event_id)
+                err.write(f"event {item.event_id!r}: {failure.reason}: {failure.detail}\n")
+                continue
             summary.events += 1
-            assessment = assess(item)
-            if add is not None:
-                add(item, assessment)
             alerts = assessment.alerts
             if not alerts:
                 summary.clean += 1
@@ -86,13 +136,19 @@ def check_items(
             err.write(f"{item.file}:{item.line}:{event}{where}: {item.reason}\n")
         else:
             summary.skipped += 1
-    if patterns is not None:
-        for alert in patterns.alerts():
-            write(encode_alert(alert) + b"\n")
-            summary.alerts[alert.severity] += 1
-            summary.by_kind[alert.kind] += 1
-            summary.pattern_alerts += 1
+    if patterns is not None and replay:
+        write_pattern_alerts(patterns, out, summary)
     return summary
+
+
+def write_pattern_alerts(patterns: OfflinePatterns, out: BinaryIO, summary: CheckSummary) -> None:
+    """Replay everything `patterns` observed in event time; write and count its alerts."""
+    write = out.write
+    for alert in patterns.alerts():
+        write(encode_alert(alert) + b"\n")
+        summary.alerts[alert.severity] += 1
+        summary.by_kind[alert.kind] += 1
+        summary.pattern_alerts += 1
 
 
 def run_check(
@@ -108,11 +164,13 @@ def run_check(
 
     `snapshots` (times, one per path, or empty): the paths are consecutive snapshots of a sharing list,
     read as grant and revoke events (`monitor.ingest.read_snapshots`)."""
+    detectors = OfflinePatterns(engine) if patterns else None
     if snapshots is not None:
-        return _finish(engine, read_snapshots(paths, fmt, options, snapshots), patterns)
+        opened: list[Iterator[Item]] = [read_snapshots(paths, fmt, options, snapshots)]
+        return _check_all(engine, opened, detectors)
     # Every input is opened (and its format detected) before any record is judged, so an unusable file
     # stops the run with status 2 before a single alert is written.
-    opened: list[Iterator[Item]] = []
+    opened = []
     try:
         for path in paths or ["-"]:
             opened.append(read_events(path, fmt, options))
@@ -122,12 +180,27 @@ def run_check(
             if close is not None:
                 close()
         raise
-    return _finish(engine, chain.from_iterable(opened), patterns)
+    return _check_all(engine, opened, detectors)
 
 
-def _finish(engine: Engine, items: Iterable[Item], patterns: bool) -> tuple[int, CheckSummary]:
-    detectors = OfflinePatterns(engine) if patterns else None
+def _check_all(
+    engine: Engine, opened: list[Iterator[Item]], detectors: OfflinePatterns | None
+) -> tuple[int, CheckSummary]:
+    summary = CheckSummary()
+    out = sys.stdout.buffer
     with fewer_collections():
-        summary = check_items(engine, items, sys.stdout.buffer, sys.stderr, patterns=detectors)
-    sys.stdout.buffer.flush()
-    return (EXIT_ALERTS if summary.alerted or summary.pattern_alerts else EXIT_CLEAN), summary
+        for items in opened:  # one input at a time, so a reader failing stops only its own input
+            part = check_items(engine, items, out, sys.stderr, patterns=detectors, replay=False)
+            summary.merge(part)
+        if detectors is not None:
+            try:
+                write_pattern_alerts(detectors, out, summary)
+            except Exception as exc:  # a detector bug: say so, keep what was judged, never a traceback
+                summary.unreadable_inputs += 1
+                where = exception_site(exc)
+                sys.stderr.write(
+                    f"check: the pattern detectors stopped on an internal error ({type(exc).__name__}"
+                    f"{' at ' + where if where else ''}); pattern alerts after it were not raised\n"
+                )
+    out.flush()
+    return summary.exit_status(), summary

@@ -117,6 +117,9 @@ class RepeatTargetSettings(_Strict):
     share_min_user_searches: int = Field(default=50, ge=1)
     case_number_weight: float = Field(default=0.25, ge=0, le=1)
     realert_days: int = Field(default=30, ge=1)
+    # A user with this many other plates at a tier within `window_days` re-checks plates alike (analysis,
+    # monitoring a list of suspects), not one person: high is capped at medium for that user.
+    many_plates: int = Field(default=5, ge=1)
 
 
 class IsolatedSessionSettings(_Strict):
@@ -177,7 +180,7 @@ class OwnerPolicy(_Strict):
     ori: str | None = None
     state: str
     packs: list[str] | None = None
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)  # a century: beyond it, dates overflow
     requires_agreement: bool = False
     prohibits_group_approval: bool = False
     requires_command_review: bool = False
@@ -238,6 +241,13 @@ def parse_policy(data: bytes, source: str) -> Policy:
         policy = Policy.model_validate({**document, "version": version, "source": source})
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_describe(exc)}") from None
+    if not policy.owners:
+        # Owner retention, agreements and local packs would silently stop applying: refuse, do not guess.
+        what = "is empty or holds only comments" if not document else "lists no owners"
+        raise PolicyError(
+            f"{source}: the policy {what}: a policy file needs at least one entry under `owners:` "
+            "(see monitor/default-policy.yaml); no owners would judge every event without the owners' rules"
+        )
     ids = [owner.id for owner in policy.owners]
     duplicates = sorted({owner_id for owner_id in ids if ids.count(owner_id) > 1})
     if duplicates:

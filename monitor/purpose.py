@@ -16,6 +16,21 @@ sale, possession...) makes it WEAK; otherwise the written form decides: ``ICE`` 
 STRONG, ``ice``/``Ice`` is WEAK. Compounds such as ``ice cream``, ``ice age``, ``ice pick`` (not
 ``ice pick up``), ``dry ice``, and the traps ``police``, ``justice``, ``icac`` never match.
 
+Evasions are undone before matching, and every hit still reports its span in the ORIGINAL reason:
+look-alike letters from other scripts are folded to the Latin letters they imitate (Unicode TR39
+confusables, from the data `confusable-homoglyphs` ships: "ІСЕ" in Cyrillic reads as "ice"), after
+compatibility decomposition (fullwidth, mathematical and circled letters) and with zero-width and other
+invisible characters removed; then, in a second reading whose hits are added where the first found
+nothing, unambiguous leetspeak is decoded inside words that are mostly letters ("1mm1grat10n",
+"ab0rti0n": 0 1 3 4 5 7 @ $ as o i e a s t a s) and runs of three or more single letters joined by
+spaces, dots, hyphens, slashes or stars are read as one word ("I C E", "i.m.m.i.g.r.a.t.i.o.n"). Tokens
+without letters (case numbers such as 26-13287) and identifiers that are mostly digits (plates) are left
+alone. Not undone: words split at random places ("immi gration"), which no fixed rule reads safely.
+
+Cost: linear in the length of the reason (whole-reason context is looked up once per reading, not once
+per hit), so the work per event is bounded by the event size limit; `bench/purpose_classifier.py`
+prints the time per KB.
+
 A STRONG term preceded (within three words) by a negation ("not immigration related") is kept as WEAK.
 
 Missing vs uninformative vs redacted: None, blank or punctuation-only ("." "——") is MISSING; a vendor
@@ -30,12 +45,14 @@ identifiers left => STRONG; a generic word left => WEAK (vague rather than empty
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib import resources
 
 from monitor.redaction import is_redacted
 
@@ -82,6 +99,51 @@ _WEAK = Certainty.WEAK
 
 # Portal exports encode a space as "+"; drop-down values may use "_". Both are length preserving.
 _SPACE_LIKE = str.maketrans({"+": " ", "_": " "})
+# Invisible characters that are letters or symbols rather than format characters (Cf is dropped as well).
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+
+
+@cache
+def _confusables() -> dict[str, str]:
+    """TR39 prototypes (Unicode's confusables.txt, as shipped by confusable-homoglyphs) that are ASCII text.
+
+    The data maps each look-alike to its prototype (one entry); prototypes themselves list their many
+    look-alikes and are left out. A prototype that is itself a look-alike is followed to its own.
+    """
+    data = json.loads((resources.files("confusable_homoglyphs") / "confusables.json").read_text("utf-8"))
+
+    def prototype(ch: str, depth: int = 0) -> str | None:
+        entries = data.get(ch)
+        if not entries or len(entries) != 1 or depth > 3:
+            return None
+        target = str(entries[0]["c"]).replace("\u200e", "")  # the data wraps right-to-left glyphs in LRM marks
+        if target.isascii():
+            return target.lower() if target.isalnum() else None
+        return prototype(target, depth + 1) if len(target) == 1 else None
+
+    table = {ch: prototype(ch) for ch in data if not ch.isascii()}
+    return {ch: target for ch, target in table.items() if target is not None}
+
+
+@lru_cache(maxsize=8192)
+def _fold(ch: str) -> str:
+    """What one non-ASCII character reads as: decomposed, unaccented, case folded, look-alikes as Latin."""
+    if unicodedata.category(ch) == "Cf" or ch in _INVISIBLE:
+        return ""  # zero-width joiners and the like: an easy way to hide "I\u200bCE"
+    out = []
+    for part in unicodedata.normalize("NFKD", ch):
+        if unicodedata.combining(part):
+            continue
+        if part.isascii():
+            out.append(part.lower())
+            continue
+        # Try the lowercase first (TR39 maps capital I look-alikes to "l"), then the letter, then its capital
+        # (TR39 lists Cyrillic "т" and Greek "ε" only in their capital forms).
+        table = _confusables()
+        lower = part.casefold()
+        target = table.get(lower) or table.get(part) or table.get(part.upper())
+        out.append(target if target is not None else lower)
+    return "".join(out)
 
 
 def _normalise(text: str) -> tuple[str, list[int] | None]:
@@ -94,22 +156,94 @@ def _normalise(text: str) -> tuple[str, list[int] | None]:
     out: list[str] = []
     index: list[int] = []
     for i, ch in enumerate(text):
-        if ch.isascii():
-            folded = ch.lower()
-        elif unicodedata.category(ch) == "Cf":
-            continue  # zero-width joiners and the like: an easy way to hide "I\u200bCE"
-        else:
-            decomposed = unicodedata.normalize("NFKD", ch)
-            folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+        folded = ch.lower() if ch.isascii() else _fold(ch)
         out.append(folded)
         index.extend([i] * len(folded))
     return "".join(out).translate(_SPACE_LIKE), index
 
 
+# Leetspeak inside a word that is mostly letters; a run of single letters spelled out with separators.
+_LEET_TOKEN = re.compile(r"(?<![a-z0-9@$])(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[013457@$])[a-z0-9@$]{3,}(?![a-z0-9@$])")
+_LEET = str.maketrans("013457@$", "oieastas")
+_SPELLED = re.compile(r"(?<![a-z0-9])[a-z](?![a-z0-9])(?:[\s.\-*/]{1,3}[a-z](?![a-z0-9])){2,}")
+_SPELLED_SEPARATOR = re.compile(r"[\s.\-*/]")
+
+
+def _undo_evasions(norm: str, index: list[int] | None) -> tuple[str, list[int], list[int]] | None:
+    """The normalised text with leetspeak decoded and spelled-out words joined: the new text, its index map
+    to the original reason, and a running count of the characters that were changed (so a hit can be kept
+    only where an evasion was undone). None when there is nothing to undo (the common case).
+    """
+    leet = [m for m in _LEET_TOKEN.finditer(norm) if sum(c.isalpha() for c in m.group()) * 2 > len(m.group())]
+    if not leet and _SPELLED.search(norm) is None:
+        return None
+    chars = list(norm)
+    changed = [False] * len(norm)
+    for m in leet:
+        for position in range(m.start(), m.end()):
+            decoded_char = chars[position].translate(_LEET)
+            if decoded_char != chars[position]:
+                chars[position], changed[position] = decoded_char, True
+    decoded = "".join(chars)
+    positions = index if index is not None else list(range(len(norm)))
+    out: list[str] = []
+    mapped: list[int] = []
+    flags: list[bool] = []
+    done = 0
+    for run in _SPELLED.finditer(decoded):
+        out.append(decoded[done : run.start()])
+        mapped.extend(positions[done : run.start()])
+        flags.extend(changed[done : run.start()])
+        for offset, ch in enumerate(run.group()):
+            if not _SPELLED_SEPARATOR.fullmatch(ch):
+                out.append(ch)
+                mapped.append(positions[run.start() + offset])
+                flags.append(True)
+        done = run.end()
+    out.append(decoded[done:])
+    mapped.extend(positions[done:])
+    flags.extend(changed[done:])
+    running = [0]
+    for flag in flags:
+        running.append(running[-1] + flag)
+    return "".join(out), mapped, running
+
+
 # --- term table ----------------------------------------------------------------------------------
 
+
+@dataclass(slots=True)
+class _Context:
+    """One reading of a reason, and what refiners ask about the whole of it, each found at most once.
+
+    Asking per hit made the classifier quadratic: a 30 KB reason of "ICE " took about 10 s.
+    """
+
+    text: str
+    _found: dict[str, bool] = field(default_factory=dict)
+
+    def has(self, name: str, pattern: re.Pattern[str]) -> bool:
+        """Whether `pattern` occurs anywhere in the text (searched once per reading)."""
+        found = self._found.get(name)
+        if found is None:
+            found = self._found[name] = pattern.search(self.text) is not None
+        return found
+
+    @property
+    def immigration(self) -> bool:
+        return self.has("immigration", _IMMIGRATION_CONTEXT)
+
+    @property
+    def drugs(self) -> bool:
+        return self.has("drugs", _DRUG_CONTEXT)
+
+    @property
+    def surveillance(self) -> bool:
+        return self.has("surveillance", _SURVEILLANCE_CONTEXT)
+
+
 # A refiner looks at the match in context and returns the certainty, or None when the match is a trap.
-_Refiner = Callable[[str, int, int, str], Certainty | None]
+_Refiner = Callable[[_Context, int, int, str], Certainty | None]
 
 _SEP = r"[\s\-/]+"  # between the words of a phrase
 _OPT_SEP = r"[\s\-/]*"
@@ -130,19 +264,20 @@ _ICE_TRAP_AFTER = re.compile(
 _ICE_TRAP_BEFORE = re.compile(r"(?<!\w)(?:black|dry|shaved|italian)[\s\-]*$")
 
 
-def _refine_ice(norm: str, start: int, end: int, matched: str) -> Certainty | None:
+def _refine_ice(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    norm = ctx.text
     if _ICE_TRAP_AFTER.match(norm, end) or _ICE_TRAP_BEFORE.search(norm, max(0, start - 12), start):
         return None
-    if _IMMIGRATION_CONTEXT.search(norm):
+    if ctx.immigration:
         return _STRONG
-    if _DRUG_CONTEXT.search(norm):
+    if ctx.drugs:
         return _WEAK
     return _STRONG if matched.isupper() or "." in matched else _WEAK
 
 
-def _refine_287g(norm: str, start: int, end: int, matched: str) -> Certainty | None:
+def _refine_287g(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
     # "287g" is also a weight in grams: with drug words and nothing else about immigration, only review.
-    if _DRUG_CONTEXT.search(norm) and not _IMMIGRATION_CONTEXT.search(norm):
+    if ctx.drugs and not ctx.immigration:
         return _WEAK
     return _STRONG
 
@@ -150,16 +285,17 @@ def _refine_287g(norm: str, start: int, end: int, matched: str) -> Certainty | N
 _OFFICE_OF_BEFORE = re.compile(r"(?<!\w)office[\s\-]+of[\s\-]+$")
 
 
-def _refine_homeland_security(norm: str, start: int, end: int, matched: str) -> Certainty | None:
+def _refine_homeland_security(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
     # "MS Office of Homeland Security" is a state agency's name, not an immigration purpose.
-    return None if _OFFICE_OF_BEFORE.search(norm, max(0, start - 16), start) else _WEAK
+    return None if _OFFICE_OF_BEFORE.search(ctx.text, max(0, start - 16), start) else _WEAK
 
 
 _MONTH_AFTER = re.compile(r"[\s\-,.]*(?:\d|madness(?!\w))")
 _MONTH_BEFORE = re.compile(r"\d(?:st|nd|rd|th)?[\s\-,.]*(?:of[\s\-]+)?$")
 
 
-def _refine_march(norm: str, start: int, end: int, matched: str) -> Certainty | None:
+def _refine_march(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    norm = ctx.text
     if _MONTH_AFTER.match(norm, end) or _MONTH_BEFORE.search(norm, max(0, start - 10), start):
         return None  # "March 3", "3rd of March", "march 2025", "March Madness"
     return _WEAK
@@ -175,10 +311,10 @@ _SURVEILLANCE_CONTEXT = re.compile(
 )
 
 
-def _refine_religious(norm: str, start: int, end: int, matched: str) -> Certainty | None:
-    if _PLACE_NAME_AFTER.match(norm, end):
+def _refine_religious(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    if _PLACE_NAME_AFTER.match(ctx.text, end):
         return None  # "Church St", "Temple TX", "Church's Chicken"
-    return _STRONG if _SURVEILLANCE_CONTEXT.search(norm) else _WEAK
+    return _STRONG if ctx.surveillance else _WEAK
 
 
 _DEMO_TRAP_BEFORE = re.compile(
@@ -191,7 +327,8 @@ _DEMO_TRAP_AFTER = re.compile(
 )
 
 
-def _refine_demonstration(norm: str, start: int, end: int, matched: str) -> Certainty | None:
+def _refine_demonstration(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    norm = ctx.text
     if _DEMO_TRAP_AFTER.match(norm, end) or _DEMO_TRAP_BEFORE.search(norm, max(0, start - 16), start):
         return None  # a demonstration of equipment, not a political one
     return _WEAK
@@ -200,15 +337,15 @@ def _refine_demonstration(norm: str, start: int, end: int, matched: str) -> Cert
 _RALLY_TRAP_AFTER = re.compile(r"(?:'s(?!\w)|[\s\-]+(?:point|car|cars|race|racing|sport|sports)(?!\w))")
 
 
-def _refine_rally(norm: str, start: int, end: int, matched: str) -> Certainty | None:
-    return None if _RALLY_TRAP_AFTER.match(norm, end) else _STRONG  # "Rally's" is a burger chain
+def _refine_rally(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    return None if _RALLY_TRAP_AFTER.match(ctx.text, end) else _STRONG  # "Rally's" is a burger chain
 
 
 _OF_JUSTICE_AFTER = re.compile(r"[\s\-]+of[\s\-]+justice(?!\w)")
 
 
-def _refine_miscarriage(norm: str, start: int, end: int, matched: str) -> Certainty | None:
-    return None if _OF_JUSTICE_AFTER.match(norm, end) else _WEAK
+def _refine_miscarriage(ctx: _Context, start: int, end: int, matched: str) -> Certainty | None:
+    return None if _OF_JUSTICE_AFTER.match(ctx.text, end) else _WEAK
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,11 +539,41 @@ def _uninformative(reason: str, norm: str) -> PurposeHit | None:
 _MISSING_NONE = (PurposeHit(PurposeCategory.MISSING, "none", "", 0, 0, _STRONG),)
 
 
+_CACHED_LENGTH = 512
+"""Longer reasons are classified every time, not cached: distinct long reasons would fill the memory."""
+
+
 def classify_purpose(reason: str | None) -> tuple[PurposeHit, ...]:
     """Classify a search reason; hits are ordered by position. A redacted reason gets no hit (see is_redacted)."""
     if reason is None:
         return _MISSING_NONE
-    return _classify(reason)
+    return _classify(reason) if len(reason) <= _CACHED_LENGTH else _classify.__wrapped__(reason)
+
+
+def _scan(reason: str, text: str, index: list[int] | None, changed: list[int] | None = None) -> list[PurposeHit]:
+    """Every term hit in one reading of the reason, with its span mapped back to the original.
+
+    With `changed` (a running count of undone characters), only hits over an undone evasion are kept: the
+    second reading must not revive a trap the first one rejected ("3rd of March" is not a march).
+    """
+    ctx = _Context(text)
+    hits: list[PurposeHit] = []
+    previous_end = 0  # "no kings protest": the "no" of one hit does not negate the next
+    for m in _TERMS_RE.finditer(text):
+        s, e = m.span()
+        if changed is not None and changed[e] == changed[s]:
+            continue
+        spec = _which_term(text, s)
+        start, end = (s, e) if index is None else (index[s], index[e - 1] + 1)
+        matched = reason[start:end]
+        certainty = spec.certainty if spec.refine is None else spec.refine(ctx, s, e, matched)
+        if certainty is None:
+            continue
+        if certainty is _STRONG and _negated(text, previous_end, s):
+            certainty = _WEAK
+        previous_end = e
+        hits.append(PurposeHit(spec.category, spec.term, matched, start, end, certainty))
+    return hits
 
 
 @lru_cache(maxsize=65536)  # real reasons repeat heavily: a few hundred distinct values per agency
@@ -417,20 +584,19 @@ def _classify(reason: str) -> tuple[PurposeHit, ...]:
         term = "empty" if not reason.strip() else "punctuation"  # "", "   ", ".", "——"
         return (PurposeHit(PurposeCategory.MISSING, term, reason, 0, len(reason), _STRONG),)
     norm, index = _normalise(reason)
-    hits: list[PurposeHit] = []
-    previous_end = 0  # "no kings protest": the "no" of one hit does not negate the next
-    for m in _TERMS_RE.finditer(norm):
-        spec = _which_term(norm, m.start())
-        s, e = m.span()
-        start, end = (s, e) if index is None else (index[s], index[e - 1] + 1)
-        matched = reason[start:end]
-        certainty = spec.certainty if spec.refine is None else spec.refine(norm, s, e, matched)
-        if certainty is None:
-            continue
-        if certainty is _STRONG and _negated(norm, previous_end, s):
-            certainty = _WEAK
-        previous_end = e
-        hits.append(PurposeHit(spec.category, spec.term, matched, start, end, certainty))
+    hits = _scan(reason, norm, index)
+    undone = _undo_evasions(norm, index)
+    if undone is not None:
+        # The second reading only adds: where the plain reading found a term, it stands. Both lists are in
+        # order of position and the plain hits do not overlap, so one pass finds the overlaps.
+        plain, j = hits, 0
+        hits = list(plain)
+        for hit in _scan(reason, *undone):
+            while j < len(plain) and plain[j].end <= hit.start:
+                j += 1
+            if j == len(plain) or hit.end <= plain[j].start:
+                hits.append(hit)
+        hits.sort(key=lambda hit: hit.start)
     if hits:
         return tuple(hits)
     uninformative = _uninformative(reason, norm)

@@ -166,5 +166,13 @@ def build(seed: int = 7, officers: int = 24) -> Scenario:
             for plate, case in suspects:
                 with_case = case if rng.random() < 0.9 else None
                 b.search(b.on_duty(day), NEIGHBOURS[1], user, plate, "gang task force", with_case)
+    # Analysts of another agency re-checking their 30 suspects every week without ever writing a case number.
+    for member in range(2, 4):
+        user = f"analyst-{member}"
+        sc.look_alike_users.add((NEIGHBOURS[0], user))
+        suspects = [b.plate() for _ in range(30)]
+        for day in range(3, DAYS, 7):
+            for plate in suspects:
+                b.search(b.on_duty(day), NEIGHBOURS[0], user, plate, "crime analysis")
     rng.shuffle(sc.events)  # an export is in no particular order
     return sc

@@ -98,3 +98,129 @@ class TestCheckCommand:
         result = run_check(str(path), str(tmp_path / "missing.jsonl"))
         assert result.returncode == 2
         assert result.stdout == b""
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, env=ENV, timeout=60)
+
+
+def event_bytes(**changes: object) -> bytes:
+    event = json.loads(line("h", "Alameda County CA SO"))
+    event.update(changes)
+    return json.dumps(event).encode()
+
+
+class TestCheckNeverCrashes:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b'{"event_id": "deep", "x": ' + b"[" * 1_000 + b"]" * 1_000 + b"}",
+            b'{"event_id": "deep2", "x": ' + b'{"a":' * 3_000 + b"1" + b"}" * 3_000 + b"}",
+            event_bytes(occurred_at="0001-01-01T00:00:00+05:00"),
+            event_bytes(occurred_at="9999-12-31T23:59:59-05:00"),
+            event_bytes(query={"time_frame_start": "0001-01-01T00:00:00+05:00", "reason": "x"}),
+            event_bytes(event_type="7ABC123"),
+            b"[" * 60_000,
+        ],
+    )
+    def test_hostile_line_is_reported_not_a_traceback(self, raw: bytes) -> None:
+        """A hostile line is one invalid record on stderr; no traceback; exit 2 (invalid, no alert), never 1."""
+        stdin = line("ok", "Alameda County CA SO").encode() + b"\n" + raw + b"\n"
+        result = run_check("-", stdin=stdin)
+        assert b"Traceback" not in result.stderr, result.stderr.decode()[-2000:]
+        assert result.returncode == 2, result.stderr
+        assert b"2 records: 1 events (1 clean, 0 alerted), 1 invalid" in result.stderr
+        assert b"7ABC123" not in result.stderr
+        assert b"of shape of shape" not in result.stderr  # masked once, at decoding
+
+    def test_year_edge_with_agreements_is_an_invalid_field(self, tmp_path: Path) -> None:
+        """Year 0001 for an owner with sharing agreements is an invalid field, not an OverflowError in the engine."""
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "owners:\n  - {id: oakland, agency: Oakland CA PD, state: CA, requires_agreement: true,\n"
+            "     agreements: [{agency: Alameda County CA SO, state: CA, since: 2020-01-01}]}\n"
+        )
+        stdin = event_bytes(occurred_at="0001-01-01T00:00:00+05:00") + b"\n"
+        result = run_check("--policy", str(policy), "-", stdin=stdin)
+        assert b"Traceback" not in result.stderr
+        assert b"field $.occurred_at: invalid_field: year 1 is outside 1970..2100" in result.stderr
+
+
+class TestCheckExitStatus:
+    def test_invalid_records_without_alerts_exit_two(self, tmp_path: Path) -> None:
+        """Clean events plus an unreadable line: exit 2, since not every record could be judged."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(line("a", "Alameda County CA SO") + "\n{oops\n")
+        result = run_check(str(path))
+        assert result.returncode == 2
+        assert b"1 invalid" in result.stderr
+
+    def test_alerts_win_over_invalid_records(self, tmp_path: Path) -> None:
+        """Alerts plus an unreadable line: exit 1, the alert is what the caller must act on first."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(line("a", "FBI") + "\n{oops\n")
+        assert run_check(str(path)).returncode == 1
+
+    def test_skipped_records_do_not_change_the_status(self, tmp_path: Path) -> None:
+        """Blank lines are not records: clean events and blank lines exit 0."""
+        path = tmp_path / "events.jsonl"
+        path.write_text("\n\n" + line("a", "Alameda County CA SO") + "\n\n")
+        result = run_check(str(path))
+        assert result.returncode == 0, result.stderr
+
+
+class TestCheckFormatDetection:
+    @pytest.mark.parametrize("first", ["", "   ", "{oops", "not json at all", "[1, 2]", "\ufeff"])
+    def test_odd_first_line_of_json_lines_is_reported_not_fatal(self, tmp_path: Path, first: str) -> None:
+        """A blank or bad first line is that line's problem; the events after it are still judged."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(first + "\n" + line("a", "FBI") + "\n" + line("b", "Alameda County CA SO") + "\n")
+        result = run_check(str(path))
+        assert result.returncode == 1, result.stderr
+        assert b"ca.sb34.federal-recipient" in result.stdout
+        if first.strip("\ufeff ").strip():
+            assert f"{path}:1:".encode() in result.stderr
+
+    @pytest.mark.parametrize("fixture", ["flock-network-audit-2024.csv", "flock-event-log-2026.csv"])
+    def test_leading_blank_lines_before_a_csv_header(self, tmp_path: Path, fixture: str) -> None:
+        """Lines of spaces before a vendor CSV header do not make a known format unreadable."""
+        original = Path(__file__).parent / "fixtures" / "ingest" / fixture
+        padded = tmp_path / fixture
+        padded.write_bytes(b"  \n\t\n\n" + original.read_bytes())
+        options = ("--owner", "Oakland CA PD", "--owner-state", "CA")
+        expected, result = run_check(*options, str(original)), run_check(*options, str(padded))
+        assert result.returncode == expected.returncode == 1, result.stderr
+        alerts = [(a.rule_id, a.kind, a.owner) for a in map(decode_alert, result.stdout.splitlines())]
+        assert alerts == [(a.rule_id, a.kind, a.owner) for a in map(decode_alert, expected.stdout.splitlines())]
+
+
+class TestEmptyPolicy:
+    @pytest.mark.parametrize("content", ["", "# owners to come\n", "owners: []\n"])
+    def test_check_refuses_an_empty_policy(self, tmp_path: Path, content: str) -> None:
+        """`check` with an empty or comment-only policy exits 2 with a clear message."""
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(content)
+        result = run_check("--policy", str(policy), "-", stdin=(line("a", "FBI") + "\n").encode())
+        assert result.returncode == 2
+        assert b"no owners" in result.stderr
+        assert result.stdout == b""
+
+    def test_policy_lint_reports_an_empty_policy(self, tmp_path: Path) -> None:
+        """`policy lint --policy` counts an empty policy file as a problem."""
+        policy = tmp_path / "policy.yaml"
+        policy.write_text("# nothing here\n")
+        result = run_cli("policy", "lint", "--policy", str(policy))
+        assert result.returncode == 1
+        assert b"1 problems" in result.stdout
+        assert b"no owners" in result.stdout
+
+
+class TestTopLevelHelp:
+    def test_help_says_what_the_tool_is_for(self) -> None:
+        """`alpr-monitor --help` describes the monitor, not the module's internals."""
+        result = run_cli("--help")
+        assert result.returncode == 0
+        text = result.stdout.decode()
+        assert "licence-plate" in text.lower() or "license plate" in text.lower()
+        assert "lazily" not in text
+        assert "above both" not in text

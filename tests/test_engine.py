@@ -134,9 +134,9 @@ class TestAlerts:
 class TestPolicy:
     def test_policy_version_is_content_hash(self) -> None:
         """Two different policy texts give two versions; the same text gives the same one."""
-        text = b"owners: []\n"
+        text = b"owners: [{id: x, agency: X, state: CA}]\n"
         assert parse_policy(text, "a").version == parse_policy(text, "b").version
-        assert parse_policy(text, "a").version != parse_policy(b"owners: []\nname: x\n", "a").version
+        assert parse_policy(text, "a").version != parse_policy(text + b"name: x\n", "a").version
 
     @pytest.mark.parametrize(
         ("text", "message"),
@@ -145,6 +145,11 @@ class TestPolicy:
             (b"owners: [{id: x, agency: X, state: CA, colour: red}]", "owners.0.colour"),
             (b"owners: [{id: x, agency: X, state: CA}, {id: x, agency: Y, state: CA}]", "duplicate owner ids"),
             (b"owners: [", "not valid YAML"),
+            (b"", "is empty or holds only comments"),
+            (b"# every owner removed\n\n", "is empty or holds only comments"),
+            (b"owners: []\n", "lists no owners"),
+            (b"name: registry only\nregistry: [{agency: FBI, class: federal}]\n", "lists no owners"),
+            (b"owners: [{id: x, agency: X, state: CA, retention_days: 99999999}]", "owners.0.retention_days"),
         ],
     )
     def test_invalid_policy_is_named(self, text: bytes, message: str) -> None:

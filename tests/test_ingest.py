@@ -299,6 +299,24 @@ class TestParseTime:
         with pytest.raises(ValueError):
             parse_time(raw, UTC)
 
+    @pytest.mark.parametrize(
+        "raw", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "01/01/0001, 12:00:00 AM UTC", "1969-12-31"]
+    )
+    def test_years_outside_the_bound_are_value_errors(self, raw: str) -> None:
+        """Year edges are a ValueError (a row error), never an OverflowError that stops the whole file."""
+        with pytest.raises(ValueError, match=r"outside 1970\.\.2100"):
+            parse_time(raw, timezone(timedelta(hours=5)))
+
+    def test_year_edges_in_an_export_are_row_errors(self, tmp_path: Path) -> None:
+        """A portal audit with year 0001 and 9999 rows reports those rows and reads the rest."""
+        path = tmp_path / "portal.csv"
+        path.write_text(
+            "id,userId,searchDate,cameraCount,reason\n1,u1,0001-01-01T00:00:00+05:00,3,x\n"
+            "2,u1,9999-12-31T23:59:59-05:00,3,x\n3,u1,2025-01-01T00:00:00Z,3,x\n"
+        )
+        items = list(read_events(path, None, IngestOptions(owner=Owner(agency="Oakland CA PD", state="CA"))))
+        assert [type(item).__name__ for item in items] == ["RowError", "RowError", "AccessEvent"]
+
 
 class TestParseCount:
     @pytest.mark.parametrize(("raw", "expected"), [("412", 412), ("1,234", 1234), ("12.0", 12), ("——", None)])

@@ -11,6 +11,7 @@ acknowledged once more, and the restart test asserts that those, and only those,
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -657,6 +658,29 @@ class TestNotifierService:
         assert headers["alpr-reason"] == "invalid_alert"
         assert headers["alpr-source-offset"] == str(garbage_offset)
         assert record.value == b'{"alert_id": "x"}'
+        assert set(endpoint.acked("webhook")) == {make_alert(1).alert_id, make_alert(2).alert_id}
+
+    async def test_hostile_message_is_dead_lettered_without_quoting_it(
+        self, topics: Topics, endpoint: ScriptedEndpoint
+    ) -> None:
+        """Deep nesting or a plate in an enum field goes to the notify DLQ with a masked detail; the rest flow."""
+        alert = json.loads(encode_alert(make_alert(9)))
+        alert["severity"] = "7ABC123"
+        deep = b'{"alert_id": "deep", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+        await topics.produce_alerts([1])
+        await topics.produce([(b"plate", json.dumps(alert).encode()), (b"deep", deep)])
+        await topics.produce_alerts([2])
+        run = topics.start(receivers(endpoint, ("webhook",)))
+        try:
+            await topics.wait_committed(4)
+        finally:
+            await run.finish()
+
+        records = await topics.dead_letters(2)
+        details = {record.key: _headers(record)["alpr-detail"] for record in records}
+        assert set(details) == {b"plate", b"deep"}
+        assert "7ABC123" not in details[b"plate"]
+        assert "of shape" in details[b"plate"]
         assert set(endpoint.acked("webhook")) == {make_alert(1).alert_id, make_alert(2).alert_id}
 
     async def test_outage_longer_than_max_poll_interval(

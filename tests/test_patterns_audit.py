@@ -12,7 +12,17 @@ import pytest
 from monitor.audit import AuditRun
 from monitor.engine import Engine
 from tests.patterns_helpers import engine
-from tests.patterns_scenario import DAYS, ICE, LOOKUP_AGENCY, LOOKUP_DAY, START, Scenario, build
+from tests.patterns_scenario import (
+    DAYS,
+    GRANT_DAY,
+    ICE,
+    LOOKUP_AGENCY,
+    LOOKUP_DAY,
+    REVOKE_DAY,
+    START,
+    Scenario,
+    build,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +51,17 @@ class TestPatternSections:
         assert texas["days_of_exposure"] == (last_day - since).days + 1  # both days included
         assert texas["days_of_exposure"] >= DAYS - LOOKUP_DAY - 1
         assert figures["in_state_public_agencies_holding_access"] == 0
+
+    def test_prohibited_access_during_the_period(self, audited: tuple[Engine, Scenario, Path, dict[str, Any]]) -> None:
+        """ICE's revoked access is still reported with its full exposure, from the group approval to the revoke."""
+        _, _, out, figures = audited
+        rows = {row["recipient"]: row for row in figures["prohibited_access_during_period"]}
+        ice = rows[ICE]
+        assert ice["holds_access_now"] is False
+        assert ice["days_of_exposure"] == REVOKE_DAY - GRANT_DAY + 1
+        assert ice["approval_mode"] == "group"
+        assert rows[LOOKUP_AGENCY]["holds_access_now"] is True
+        assert "### Prohibited access during the period" in (out / "summary.md").read_text()
 
     def test_repeat_targets_rows(self, audited: tuple[Engine, Scenario, Path, dict[str, Any]]) -> None:
         """Each stalking target is a row with hashes, counts, days, reasons and whether a case number was given."""

@@ -6,7 +6,10 @@ import csv
 import functools
 import json
 import random
+import re
 import runpy
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -654,3 +657,108 @@ class TestClassifyReasonsScript:
         main = runpy.run_path(str(SCRIPT))["main"]
         with pytest.raises(SystemExit):
             main([str(EUGENE), "--column", "userId"])
+
+
+class TestEvasions:
+    @pytest.mark.parametrize(
+        ("reason", "category", "matched"),
+        [
+            ("ІСЕ case", IMM, "ІСЕ"),  # Cyrillic I, ES, IE
+            ("ΙCΕ case", IMM, "ΙCΕ"),  # Greek iota and epsilon
+            ("іmmіgrаtіоn hold", IMM, "іmmіgrаtіоn"),
+            ("dεpοrtatιοn order", IMM, "dεpοrtatιοn"),
+            ("dерortation", IMM, "dерortation"),
+            ("аbоrtіоn clinic", REPRO, "аbоrtіоn"),
+            ("αbοrtιοn clinic", REPRO, "αbοrtιοn"),
+            ("рrоtеst organizers", PROT, "рrоtеst"),
+            ("prοtεst organizers", PROT, "prοtεst"),
+            ("I\u200bC\u200dE case", IMM, "I\u200bC\u200dE"),
+            ("i\u2060mmigration", IMM, "i\u2060mmigration"),
+            ("I C E case", IMM, "I C E"),
+            ("for I-C-E hold", IMM, "I-C-E"),
+            ("i.m.m.i.g.r.a.t.i.o.n", IMM, "i.m.m.i.g.r.a.t.i.o.n"),
+            ("P R O T E S T organizers", PROT, "P R O T E S T"),
+            ("1mm1grat10n", IMM, "1mm1grat10n"),
+            ("ab0rti0n clinic", REPRO, "ab0rti0n"),
+            ("d3p0rtation", IMM, "d3p0rtation"),
+            ("pr0t3st", PROT, "pr0t3st"),
+            ("𝐈𝐂𝐄 warrant", IMM, "𝐈𝐂𝐄"),
+            ("ⓘⓒⓔ hold", IMM, "ⓘⓒⓔ"),
+        ],
+    )
+    def test_evasion_is_undone_and_span_is_original(self, reason: str, category: PurposeCategory, matched: str) -> None:
+        """Look-alikes, invisible characters, spelled-out words and leetspeak still match; spans are in the original."""
+        hits = hits_of(reason, category)
+        assert hits, reason
+        assert hits[0].matched == matched
+        assert hits[0].certainty is Certainty.STRONG
+        for hit in classify_purpose(reason):
+            assert reason[hit.start : hit.end] == hit.matched
+
+    @pytest.mark.parametrize(
+        "reason",
+        [
+            "pоlice service call",  # Cyrillic o in police
+            "justіce dept",
+            "p0lice s3rvice",
+            "0ffice visit",
+            "I C A C traveler",
+            "icac traveler",
+            "case 26-13287",
+            "2-6-1-3-2-8-7",
+            "DHS county health 3rd floor",
+            "3rd of March",
+            "7ABC123 1CE4567",
+            "plate 1C3",
+            "a b c d e",
+            "U S Marshals",
+            "n0vice driver",
+        ],
+    )
+    def test_look_alike_traps_do_not_fire(self, reason: str) -> None:
+        """The traps stay traps when written with look-alikes, leetspeak or spacing."""
+        strong = [
+            h for h in classify_purpose(reason) if h.category in (IMM, REPRO, PROT) and h.certainty is Certainty.STRONG
+        ]
+        assert strong == [], reason
+
+    def test_plain_hit_is_not_doubled_by_the_second_reading(self) -> None:
+        """A term found as written is reported once, even when the reason also holds an undone evasion."""
+        hits = classify_purpose("ICE hold, 1mm1grat10n")
+        assert [(h.term, h.matched) for h in hits] == [("ice", "ICE"), ("immigration", "1mm1grat10n")]
+
+
+class TestLinearWork:
+    def test_whole_reason_context_is_read_once_per_reading(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Context searches read the reason a bounded number of times, whatever the number of hits."""
+        import monitor.purpose as purpose
+
+        scanned = Counter[str]()
+
+        class Counting:
+            def __init__(self, name: str, pattern: re.Pattern[str]) -> None:
+                self.name, self.pattern = name, pattern
+
+            def search(self, text: str, *args: int) -> re.Match[str] | None:
+                scanned[self.name] += len(text)
+                return self.pattern.search(text, *args)
+
+        for name in ("_IMMIGRATION_CONTEXT", "_DRUG_CONTEXT", "_SURVEILLANCE_CONTEXT"):
+            monkeypatch.setattr(purpose, name, Counting(name, getattr(purpose, name)))
+        reason = "ICE 287g church " * 500  # 1,500 hits that each ask about the whole reason
+        hits = purpose._classify.__wrapped__(reason)
+        assert len(hits) == 1_500
+        assert scanned, "the context patterns were not consulted"
+        assert max(scanned.values()) <= 2 * len(reason), scanned
+
+    def test_long_reasons_are_not_cached(self) -> None:
+        """Distinct long reasons are classified each time instead of filling the cache."""
+        reason = "ICE " * 1_000
+        assert classify_purpose(reason) is not classify_purpose(reason)
+        assert classify_purpose(reason) == classify_purpose(reason)
+
+    def test_redaction_marker_then_spaces_is_rejected_promptly(self) -> None:
+        """A marker then thousands of spaces is judged in bounded time (it took minutes: cubic backtracking)."""
+        code = "from monitor.purpose import classify_purpose; print(classify_purpose('REDACTED' + ' ' * 8000 + 'x'))"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr

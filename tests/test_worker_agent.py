@@ -306,6 +306,80 @@ class TestBatchHandler:
         await judging
         assert all(message.acked for message in inputs)
 
+    @pytest.mark.parametrize(
+        ("field", "secret"),
+        [("event_type", "7ABC123"), ("event_type", "jsmith"), ("action", "8XYZ999"), ("direction", "mjones")],
+    )
+    async def test_plate_or_name_in_an_enum_field_never_reaches_logs_or_headers(
+        self, harness: Harness, field: str, secret: str
+    ) -> None:
+        """A plate or a user name put in an enum field is shown by shape in the DLQ detail and the WARNING log."""
+        event: dict[str, Any] = {
+            "event_id": "enum-leak",
+            "event_type": "sharing_change",
+            "occurred_at": "2025-04-22T17:03:11Z",
+            "owner": {"agency": "Oakland CA PD", "state": "CA"},
+            "requester": {"agency": "FBI"},
+            "sharing": {"action": "grant", "direction": "outbound"},
+        }
+        if field == "event_type":
+            event["event_type"] = secret
+        else:
+            event["sharing"][field] = secret
+        with structlog.testing.capture_logs() as logs:
+            await harness.judge(harness.inputs([(b"enum-leak", json.dumps(event).encode())]))
+
+        [(_, _, headers)] = harness.producer.topic(harness.settings.dlq_topic)
+        values = _headers(headers or [])
+        assert values["alpr-reason"] == "invalid_field"
+        assert "of shape" in values["alpr-detail"]
+        assert secret not in repr(values)
+        [entry] = [e for e in logs if e["event"] == "unreadable event sent to the dead-letter topic"]
+        assert entry["log_level"] == "warning"
+        assert secret not in repr(logs)
+
+    async def test_poison_pill_is_dead_lettered_and_the_batch_goes_on(
+        self, harness: Harness, reference_engine: Engine
+    ) -> None:
+        """A 2 KB event nested 1,000 levels deep is dead-lettered as invalid_json; the events around it are judged."""
+        stream = build_known_stream(reference_engine, 20)
+        deep = b'{"event_id": "deep", "x": ' + b"[" * 1_000 + b"]" * 1_000 + b"}"
+        messages = [stream.messages[0], (b"deep", deep), *stream.messages[1:]]
+        await harness.judge(harness.inputs(messages))
+
+        dead = {key: _headers(headers or []) for key, _, headers in harness.producer.topic(harness.settings.dlq_topic)}
+        assert dead[b"deep"]["alpr-reason"] == "invalid_json"
+        assert dead[b"deep"]["alpr-event-id"] == "deep"
+        assert "nested deeper than" in dead[b"deep"]["alpr-detail"]
+        alerts = [decode_alert(v) for _, v, _ in harness.producer.topic(harness.settings.alerts_topic) if v]
+        assert {a.alert_id: (a.event_id, a.rule_id) for a in alerts} == stream.alerts
+        assert [b.read for b in harness.batches] == [len(messages)]
+
+    async def test_duplicate_requester_cannot_hide_a_federal_search(self, harness: Harness) -> None:
+        """An FBI search followed by a second `requester` key is dead-lettered, not judged clean on the last copy."""
+        raw = (
+            b'{"event_id": "dup", "event_type": "query", "occurred_at": "2025-04-22T17:03:11Z",'
+            b' "owner": {"agency": "Oakland CA PD", "state": "CA"}, "requester": {"agency": "FBI"},'
+            b' "query": {"plate": "7ABC123", "reason": "burglary"}, "requester": {"agency": "Alameda County CA SO"}}'
+        )
+        await harness.judge(harness.inputs([(b"dup", raw)]))
+        [(_, _, headers)] = harness.producer.topic(harness.settings.dlq_topic)
+        assert (_headers(headers or [])["alpr-reason"], _headers(headers or [])["alpr-field"]) == (
+            "invalid_field",
+            "$.requester",
+        )
+
+    async def test_out_of_range_year_is_an_invalid_field_not_an_engine_error(self, harness: Harness) -> None:
+        """Year 0001 or 9999 in a time is dead-lettered as invalid_field naming the field, not engine_error."""
+        raw = (
+            b'{"event_id": "y1", "event_type": "query", "occurred_at": "0001-01-01T00:00:00+05:00",'
+            b' "owner": {"agency": "Oakland CA PD", "state": "CA"}, "requester": {"agency": "FBI"}, "query": {}}'
+        )
+        await harness.judge(harness.inputs([(b"y1", raw)]))
+        [(_, _, headers)] = harness.producer.topic(harness.settings.dlq_topic)
+        values = _headers(headers or [])
+        assert (values["alpr-reason"], values["alpr-field"]) == ("invalid_field", "$.occurred_at")
+
     async def test_engine_failure_is_dead_lettered_and_logged_without_event_data(
         self, harness: Harness, reference_engine: Engine
     ) -> None:
@@ -711,6 +785,31 @@ class TestPolicyWatcher:
 
         _write_policy(path, _silence_oakland)
         assert await watcher.poll() is True
+
+    @pytest.mark.parametrize("content", ["", "# all owners removed\n", "owners: []\n", "name: x\nregistry: []\n"])
+    async def test_reload_that_drops_every_owner_is_refused(
+        self, tmp_path: Path, pseudonymizer: Pseudonymizer, content: str
+    ) -> None:
+        """An empty, comment-only or owner-less new file is refused at ERROR; the policy in force stays."""
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        watcher = PolicyWatcher(path, pseudonymizer)
+        before = watcher.current()
+        path.write_text(content)
+        with structlog.testing.capture_logs() as logs:
+            assert await watcher.poll() is False
+        assert watcher.current() is before
+        [entry] = [e for e in logs if e["event"] == "policy refused; the policy in force stays"]
+        assert entry["log_level"] == "error"
+        assert "no owners" in entry["error"]
+
+    @pytest.mark.parametrize("content", ["", "# nothing yet\n", "owners: []\n"])
+    def test_empty_policy_at_start_raises(self, tmp_path: Path, pseudonymizer: Pseudonymizer, content: str) -> None:
+        """An empty or comment-only file at start-up raises PolicyError instead of running with no owners."""
+        path = tmp_path / "policy.yaml"
+        path.write_text(content)
+        with pytest.raises(PolicyError, match="no owners"):
+            PolicyWatcher(path, pseudonymizer)
 
     def test_invalid_policy_at_start_raises(self, tmp_path: Path, pseudonymizer: Pseudonymizer) -> None:
         """A bad file at start-up raises PolicyError, so the worker does not start with no policy."""

@@ -152,6 +152,29 @@ def _pattern_sections(patterns: PatternFindings) -> list[str]:
                 for h in patterns.holders[:50]
             ),
         )
+    exposures = patterns.exposures()
+    if exposures:
+        lines += [
+            "### Prohibited access during the period",
+            "",
+            "Every recipient the owner may not share with that held access at some time in the input, revoked "
+            "since or not: days of exposure run from the day access began to the last day it was still held.",
+            "",
+        ]
+        lines += _table(
+            ("Owner", "Recipient", "Jurisdiction", "Since", "Days of exposure", "Holds access now"),
+            (
+                (
+                    md_text(row["owner"]),
+                    md_text(row["recipient"]),
+                    class_label(row["jurisdiction"]),
+                    str(row["active_since"])[:10],
+                    f"{row['days_of_exposure']:,}",
+                    "yes" if row["holds_access_now"] else f"no (last day {row['last_day_alerted']})",
+                )
+                for row in exposures[:50]
+            ),
+        )
     targets = patterns.repeat_targets()
     lines += ["## Repeat targets", ""]
     if not targets:

@@ -75,11 +75,18 @@ class PatternFindings:
 
     by_kind: Counter[str] = field(default_factory=Counter)
     _targets: dict[tuple[str, str, str], Alert] = field(default_factory=dict)
+    _exposures: dict[tuple[str, str], Alert] = field(default_factory=dict)  # latest standing-access alert
     holders: list[AccessHolder] = field(default_factory=list)
     holders_in_state: int = 0  # public agencies of the owner's state holding access (not listed)
 
     def add(self, alert: Alert) -> None:
         self.by_kind[alert.kind] += 1
+        if alert.kind == "sharing.standing_access":
+            exposure = (alert.owner.id or alert.owner.agency, alert.requester.agency)
+            known = self._exposures.get(exposure)
+            if known is None or alert.occurred_at >= known.occurred_at:
+                self._exposures[exposure] = alert
+            return
         if alert.kind != "misuse.repeat_target" or not alert.user_hash or not alert.plate_hash:
             return
         key = (alert.owner.id or alert.owner.agency, alert.user_hash, alert.plate_hash)
@@ -139,11 +146,35 @@ class PatternFindings:
         rows.sort(key=lambda r: (-_RANK[r.severity], -r.searches, r.user_hash, r.plate_hash))
         return rows[:MAX_REPEAT_TARGETS]
 
+    def exposures(self) -> list[dict[str, Any]]:
+        """Every prohibited recipient that held access during the input, revoked since or not, longest first."""
+        holding = {(h.owner, h.recipient) for h in self.holders if h.prohibited}
+        rows = [
+            {
+                "owner": alert.owner.agency,
+                "recipient": alert.requester.agency,
+                "jurisdiction": alert.requester.jurisdiction,
+                "severity": alert.severity,
+                "active_since": alert.evidence.get("active_since", ""),
+                "last_day_alerted": alert.occurred_at.date().isoformat(),
+                "days_of_exposure": int(alert.evidence.get("active_days", "0")),
+                "granted_via": alert.evidence.get("granted_via", ""),
+                "approval_mode": alert.evidence.get("approval_mode", ""),
+                "holds_access_now": (alert.owner.agency, alert.requester.agency) in holding,
+            }
+            for alert in sorted(
+                self._exposures.values(),
+                key=lambda a: (-int(a.evidence.get("active_days", "0")), a.owner.agency, a.requester.agency),
+            )
+        ]
+        return rows[:MAX_HOLDERS]
+
     def figures(self) -> dict[str, Any]:
         """The sections as plain data for summary.json."""
         return {
             "pattern_alerts_by_kind": dict(self.by_kind),
             "who_holds_access_now": [holder.as_dict() for holder in self.holders],
+            "prohibited_access_during_period": self.exposures(),
             "in_state_public_agencies_holding_access": self.holders_in_state,
             "repeat_targets": [row.as_dict() for row in self.repeat_targets()],
         }

@@ -7,22 +7,17 @@ leading BOM and over-long lines are looked at only after a decode has failed (or
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import IO, AnyStr, cast, get_args
+from typing import IO, AnyStr, cast
 
-from monitor.events import MAX_EVENT_BYTES, EventError, EventType, SharingAction, SharingDirection, decode_event
+from monitor.events import MAX_EVENT_BYTES, EventError, decode_event
 
 from ._model import IngestOptions, Item, RowError
-from ._values import show
 
 # Lines are read with a limit, so one runaway line cannot exhaust memory; the rest of it is skipped.
 _LIMIT = MAX_EVENT_BYTES + 2
-# The decoder quotes a bad enum value as given ("Invalid enum value '7ABC123'"): only v1 vocabulary is
-# quoted back, anything else by its shape, since a misplaced value may be a plate or a name.
-_QUOTED = re.compile(r"'([^']*)'")
-_VOCABULARY = frozenset(get_args(EventType) + get_args(SharingAction) + get_args(SharingDirection))
+_BODY_LINES = 20  # lines of the head looked at when the first line does not say the format
 
 
 class JsonLines:
@@ -33,6 +28,15 @@ class JsonLines:
     def matches(self, header: str) -> bool:
         """The first non-blank character opens a JSON object."""
         return header.lstrip("\ufeff \t\r\n").startswith("{")
+
+    def matches_body(self, head: str) -> bool:
+        """The first non-blank line after the first opens a JSON object (checked after every format's header).
+
+        So a bad or odd first line (a stray note, a truncated record) is reported as that line's error
+        instead of making the whole file unreadable.
+        """
+        lines = [line for line in head.splitlines()[1:_BODY_LINES] if line.strip()]
+        return bool(lines) and lines[0].lstrip("\ufeff \t").startswith("{")
 
     def read(self, stream: IO[str] | IO[bytes], path: str, options: IngestOptions) -> Iterator[Item]:
         """Stream events; a line that is not a valid v1 event becomes a `RowError` with the decoder's reason."""
@@ -82,12 +86,8 @@ def _failure(stream: IO[AnyStr], line: AnyStr, number: int, path: str, err: Even
             return decode_event(line.rstrip())
         except EventError as second:
             err = second
-    return RowError(path, number, f"{err.reason}: {_masked(err.detail)}", field=err.field, event_id=err.event_id)
-
-
-def _masked(detail: str) -> str:
-    """The decoder's message with every quoted value that is not v1 vocabulary shown by its shape only."""
-    return _QUOTED.sub(lambda m: repr(m.group(1)) if m.group(1) in _VOCABULARY else show(m.group(1)), detail)
+    # The detail is already masked by decode_event (monitor.masking): no value is quoted twice or in clear.
+    return RowError(path, number, f"{err.reason}: {err.detail}", field=err.field, event_id=err.event_id)
 
 
 def _skip_rest(stream: IO[AnyStr], newline: AnyStr) -> None:

@@ -32,6 +32,7 @@ ADAPTERS: tuple[Adapter, ...] = (
 """Every supported format, in the order detection tries them (the most specific headers first)."""
 
 _BY_NAME = {adapter.name: adapter for adapter in ADAPTERS}
+_JSON_LINES = JsonLines()
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEAD = 64 * 1024
 _SPOOL_IN_MEMORY = 32 * 1024 * 1024
@@ -56,12 +57,23 @@ def detect_format(path: str | Path, first_bytes: bytes) -> Adapter:
     if first_bytes.startswith(XLSX_MAGIC):
         with open(path, "rb") as workbook:
             return _detect_xlsx(workbook, str(path))
-    head = first_bytes.decode("utf-8", errors="replace")
+    head = _without_blank_lines(first_bytes.decode("utf-8", errors="replace"))
     for adapter in ADAPTERS:
         if adapter.matches(head):
             return adapter
+    if _JSON_LINES.matches_body(head):
+        return _JSON_LINES  # a bad first line is that line's error, not a reason to refuse the file
     raise UnknownFormat(f"{path}: the first line is not a header of any known format; pass the format "
                         f"explicitly, one of: {', '.join(_BY_NAME)}")  # fmt: skip
+
+
+def _without_blank_lines(head: str) -> str:
+    """The head from its first line holding more than a BOM and spaces: leading blank lines say no format."""
+    lines = head.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.strip("\ufeff \t\r\n"):
+            return "".join(lines[number:])
+    return ""
 
 
 def _detect_xlsx(stream: IO[bytes], path: str) -> Adapter:

@@ -71,7 +71,7 @@ def snapshot_changes(snapshots: Sequence[tuple[str, datetime | None, list[Item]]
             for recipient, last in before.items():
                 if recipient not in now:
                     yield _change(last, "revoke", snapshot.when)
-        for known in {*previous, *listed}:
+        for known in dict.fromkeys([*previous, *listed]):  # ordered: the output must not depend on hashing
             previous[known] = listed.get(known, {})
 
 

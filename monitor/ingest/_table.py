@@ -104,6 +104,8 @@ def _csv_sheet(stream: IO[str] | IO[bytes], path: str, encoding: str) -> Sheet:
     for record in records:
         if isinstance(record, RowError):
             raise IngestError(f"{path}: the header line cannot be read ({record.reason}); is this a CSV export?")
+        if not any(cell.strip() for cell in record[2]):
+            continue  # a line of spaces before the header, as detection also skips it
         return Sheet(path, record[2], record[0], records)
     return Sheet(path, None, 0, records)
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.events import time_out_of_range
+from monitor.masking import show, term
 from monitor.redaction import is_redacted
 
 from ._model import IngestError
@@ -21,9 +23,6 @@ SENTINEL = "——"
 """Two em dashes: Flock's export writes this where a number is missing."""
 
 _DASHES = frozenset("-‐‑‒–—―")
-_MAX_SHOWN = 40
-_WORD = re.compile(r"[^\W\d_]+")
-_SHAPE = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "9" * 10 + "A" * 26 + "a" * 26)
 
 # Flock's text timestamps: `11/13/2025, 10:00:17 PM UTC` (month and day may be unpadded).
 # A date alone (`10/03/2018`, as reports print it) reads as midnight.
@@ -38,7 +37,6 @@ _ZONE_HOURS = {
     "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
 }  # fmt: skip
 _ZONES = {name: timezone(timedelta(hours=hours)) if hours else UTC for name, hours in _ZONE_HOURS.items()}
-_TIME_WORDS = frozenset({"AM", "PM", "T", *_ZONE_HOURS})
 
 _STATE_CODES = (
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
@@ -79,7 +77,7 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
         micro = int(fraction.ljust(6, "0")) if fraction else 0
         where = _zone_of(zone_text, assume)
         when = datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), micro, where)
-        return when if where is UTC else when.astimezone(UTC)
+        return _utc_in_range(when)
     text, zone_text = raw, ""
     named = _ISO_ZONE_NAME.fullmatch(raw)
     if named:
@@ -93,7 +91,15 @@ def parse_time(raw: str, assume: tzinfo) -> datetime:
         when = when.replace(tzinfo=_zone_of(zone_text, assume))
     elif zone_text:
         raise ValueError("two zones")
-    return when.astimezone(UTC)
+    return _utc_in_range(when)
+
+
+def _utc_in_range(when: datetime) -> datetime:
+    """`when` in UTC, refused (as the v1 decoder refuses it) when its year is outside the accepted years."""
+    problem = time_out_of_range(when)
+    if problem is not None:
+        raise ValueError(problem)  # the engine's date arithmetic overflows at years 1 and 9999
+    return when if when.tzinfo is UTC else when.astimezone(UTC)
 
 
 def _zone_of(text: str, assume: tzinfo) -> tzinfo:
@@ -136,26 +142,6 @@ def text(raw: str) -> str | None:
     """A free-text cell, trimmed; None when blank or the `——` sentinel. Redaction markers are kept as given."""
     value = raw.strip()
     return None if not value or value == SENTINEL else value
-
-
-def show(raw: str) -> str:
-    """A cell quoted for an error message, safely: as given when it is only digits, punctuation and time words
-    (`PM`, `UTC`), else only its shape (`9` per digit, `A`/`a` per letter), because a misplaced cell may hold a
-    plate or a name and error messages end up in logs.
-    """
-    clipped = raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…"
-    if all(word.upper() in _TIME_WORDS for word in _WORD.findall(clipped)):
-        return repr(clipped)
-    return "of shape " + repr(clipped.translate(_SHAPE))
-
-
-def term(raw: str) -> str:
-    """A vendor vocabulary cell (an event or entity type) quoted for a message: as given when it holds no
-    digit (vocabulary such as `networkShare`), else by its shape like `show`, since it may then be a plate.
-    """
-    if any(ch.isdigit() for ch in raw):
-        return show(raw)
-    return repr(raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…")
 
 
 def digest(*parts: str | None) -> str:

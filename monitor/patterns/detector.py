@@ -56,11 +56,13 @@ class Notes:
 
     `alerts`: what detectors earlier in the order raised for this observation. `user_searches`: the user's
     searches of this owner's data over the repeat-target window, including this one (set by the per-user
-    detector, read by the per-plate one for a plate's share of the user's searches).
+    detector, read by the per-plate one for a plate's share of the user's searches). `user_targets`: how many
+    of the user's plates reached a repeat-target tier within the window (same source).
     """
 
     alerts: list[Alert] = field(default_factory=list)
     user_searches: int | None = None
+    user_targets: int = 0  # other plates of this user that reached a repeat-target tier recently
 
 
 @dataclass(frozen=True, slots=True)

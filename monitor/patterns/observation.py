@@ -75,6 +75,9 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     case_number: bool = False
     reason_quality: ReasonQuality = "missing"
     reason: str | None = None  # identifiers masked, truncated: evidence for reviewers, never a plate
+    # State-key prefixes, built once per observation: "<owner>|<agency>" and "<owner>|<agency tag>|<user hash>".
+    agency_key: str = ""
+    user_key: str | None = None
     via: Via = "search"
     approval_mode: str | None = None
     actor_hash: str | None = None
@@ -86,6 +89,7 @@ def agency_tag(requester_key: str) -> str:
     return hashlib.blake2b(requester_key.encode(), digest_size=6).hexdigest()
 
 
+@lru_cache(maxsize=16_384)
 def _fold(name: str) -> str:
     return " ".join(name.casefold().split())
 
@@ -188,17 +192,19 @@ def observe(
         if sharing.actor and not _redacted(sharing.actor):
             actor_hash = pseudonymizer.user(sharing.actor)
     owner_id = context.owner_id
+    owner = owner_id if owner_id != UNLISTED_OWNER else "~" + _fold(event.owner.agency)
+    requester_key = _fold(requester.agency)
     return Observation(
         event_id=event.event_id,
         event_key=f"{source.vendor}/{source.log}/{event.event_id}" if source else event.event_id,
         occurred_at=event.occurred_at.astimezone(UTC),
         action=action,
-        owner_key=owner_id if owner_id != UNLISTED_OWNER else "~" + _fold(event.owner.agency),
+        owner_key=owner,
         owner_id=owner_id,
         owner_agency=event.owner.agency,
         owner_state=context.state,
         requester_agency=requester.agency,
-        requester_key=_fold(requester.agency),
+        requester_key=requester_key,
         jurisdiction=jurisdiction,
         prohibited=worst.severity if worst else None,
         prohibited_rule=worst.rule_id if worst else None,
@@ -212,4 +218,6 @@ def observe(
         via=via,
         approval_mode=sharing.approval_mode.casefold() if sharing and sharing.approval_mode else None,
         actor_hash=actor_hash,
+        agency_key=f"{owner}|{requester_key}",
+        user_key=f"{owner}|{agency_tag(requester_key)}|{user_hash}" if user_hash else None,
     )

@@ -23,7 +23,8 @@ from monitor.patterns.runner import PatternRunner, replay
 __all__ = ["OfflinePatterns", "fewer_collections"]
 
 # Offline runs allocate millions of small containers that live to the end (day buckets, sort entries) and
-# make no reference cycles; collecting the young generation every 700 allocations cost a third of the run.
+# make no reference cycles; collecting the young generation every 700 allocations cost a fifth of the CPU
+# of a 200,000-event `check` (9.7 s against 7.5 s measured).
 _YOUNG_THRESHOLD = 100_000
 
 
@@ -45,7 +46,6 @@ class OfflinePatterns:
         self.engine = engine
         self.runner = runner or PatternRunner(PatternContext(engine.policy))
         self._sorter = EventTimeSorter(run_size)
-        self.observed = 0
 
     def add(self, event: AccessEvent, assessment: Assessment) -> None:
         """Take one judged event."""
@@ -55,7 +55,6 @@ class OfflinePatterns:
 
     def alerts(self) -> Iterator[Alert]:
         """The pattern alerts of everything added, in the event-time order of their detection."""
-        self.observed = len(self._sorter)
         yield from replay(self.runner, self._sorter.ordered())
 
     def standing(self) -> list[StandingAccessState]:

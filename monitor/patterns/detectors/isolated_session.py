@@ -33,7 +33,7 @@ from monitor.patterns.detector import (
     pattern_alert,
     pattern_alert_id,
 )
-from monitor.patterns.observation import Observation, agency_tag
+from monitor.patterns.observation import Observation
 from monitor.policy import PatternSettings
 
 __all__ = ["IsolatedSession", "IsolatedSessionState", "usual_block"]
@@ -41,6 +41,7 @@ __all__ = ["IsolatedSession", "IsolatedSessionState", "usual_block"]
 RULE_ID = "patterns.misuse.isolated-session"
 TITLE = "Isolated search session"
 MAX_EVENT_IDS = 50
+MAX_TARGETS = 32  # enough to count "many plates" (`repeat_target.many_plates`) with room to spare
 _REPEAT_TARGET = "misuse.repeat_target"
 
 
@@ -90,6 +91,7 @@ class IsolatedSessionState(msgspec.Struct, kw_only=True, gc=False):
     session_first_key: str = ""
     session_events: list[str] = []
     repeat_target_day: int = 0
+    targets: list[str] = []  # "<day ordinal>:<plate hash>" of repeat-target alerts, newest last, capped
 
     @property
     def window_total(self) -> int:
@@ -102,15 +104,13 @@ class IsolatedSession(Detector[IsolatedSessionState]):
     settles = True
 
     def state_key(self, obs: Observation) -> str | None:
-        if obs.action != "search" or obs.user_hash is None:
-            return None
-        return f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}"
+        return obs.user_key if obs.action == "search" else None
 
     def step(
         self, state: IsolatedSessionState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[IsolatedSessionState]:
         settings = ctx.settings_for(obs.owner_id)
-        key = f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}"
+        key = obs.user_key or ""
         when = obs.occurred_at
         if state is None:
             assert obs.user_hash is not None
@@ -153,13 +153,18 @@ class IsolatedSession(Detector[IsolatedSessionState]):
         today = when.toordinal()
         _add_day(state, today, today - settings.repeat_target.window_days + 1)
         notes.user_searches = state.window_total
+        if state.targets:
+            recent = today - settings.repeat_target.window_days
+            notes.user_targets = len({t.partition(":")[2] for t in state.targets if int(t.partition(":")[0]) > recent})
         return state, alerts
 
     def settle(
         self, state: IsolatedSessionState, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> IsolatedSessionState | Literal[Keep.KEEP]:
         if any(alert.kind == _REPEAT_TARGET for alert in notes.alerts):
-            state.repeat_target_day = obs.occurred_at.toordinal()
+            today = obs.occurred_at.toordinal()
+            state.repeat_target_day = today
+            state.targets = [*state.targets[-(MAX_TARGETS - 1) :], f"{today}:{obs.plate_hash}"]
             return state
         return KEEP
 
@@ -265,17 +270,20 @@ def _trim(state: IsolatedSessionState, oldest: int) -> None:
 
 
 def _add_day(state: IsolatedSessionState, day: int, oldest: int) -> None:
-    """Count one search on `day` (the lists are a copy's only when the day is new or old buckets go)."""
+    """Count one search on `day` in the per-day buckets, dropping buckets older than `oldest` (in place)."""
     days, counts = state.days, state.counts
     if days and days[-1] == day:
-        state.counts = [*counts[:-1], counts[-1] + 1]
+        counts[-1] += 1
         return
     if days and days[0] < oldest:
-        cut = next((i for i, known in enumerate(days) if known >= oldest), len(days))
-        days, counts = days[cut:], counts[cut:]
+        _trim(state, oldest)
     if not days or days[-1] < day:
-        state.days, state.counts = [*days, day], [*counts, 1]
+        days.append(day)
+        counts.append(1)
         return
-    merged = dict(zip(days, counts, strict=True))
-    merged[day] = merged.get(day, 0) + 1
-    state.days, state.counts = sorted(merged), [merged[d] for d in sorted(merged)]
+    index = next(i for i, known in enumerate(days) if known >= day)  # a straggler, live
+    if days[index] == day:
+        counts[index] += 1
+    else:
+        days.insert(index, day)
+        counts.insert(index, 1)

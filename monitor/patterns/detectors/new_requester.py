@@ -43,14 +43,14 @@ class NewRequester(Detector[NewRequesterState]):
     def state_key(self, obs: Observation) -> str | None:
         if obs.action != "search" or obs.jurisdiction == "in_state":
             return None
-        return f"{obs.owner_key}|{obs.requester_key}"
+        return obs.agency_key
 
     def step(
         self, state: NewRequesterState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[NewRequesterState]:
         if state is not None or not ctx.settings_for(obs.owner_id).new_requester.enabled:
             return KEEP, []
-        key = f"{obs.owner_key}|{obs.requester_key}"
+        key = obs.agency_key
         seen = iso(obs.occurred_at)
         alert = pattern_alert(
             ctx,

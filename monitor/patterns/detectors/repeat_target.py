@@ -9,10 +9,11 @@ weighted, with the searches that carried a case number counted apart. Tiers (pol
 
 A search with a case number counts as `case_number_weight` (0.25) of one, and a pattern made mostly (half
 or more) of such searches never goes above medium: an open investigation where a team searches one plate
-under its case number is work, not stalking. Every tier needs searches on several days, so a BOLO plate
-re-checked all day by one user stays below both. A tier alerts once when reached; while the pattern goes
-on it alerts again at most every `realert_days` (30). Ids: owner, agency, user, plate, tier and the search
-that tipped it, so replays repeat them.
+under its case number is work, not stalking. Nor does a user with `many_plates` (5) other plates at a tier
+within the window: re-checking a list of suspects alike is analysis, fixation on one person is not. Every
+tier needs searches on several days, so a BOLO plate re-checked all day by one user stays below both. A tier alerts
+once when reached; while the pattern goes on it alerts again at most every `realert_days` (30). Ids: owner, agency,
+user, plate, tier and the search that tipped it, so replays repeat them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from monitor.patterns.detector import (
     pattern_alert,
     pattern_alert_id,
 )
-from monitor.patterns.observation import Observation, agency_tag
+from monitor.patterns.observation import Observation
 from monitor.policy import RepeatTargetSettings
 
 __all__ = ["RepeatTarget", "RepeatTargetState", "Tier", "tier_of"]
@@ -72,8 +73,14 @@ class Tier(msgspec.Struct, frozen=True):
     user_searches: int | None
 
 
-def tier_of(state: RepeatTargetState, today: int, user_searches: int | None, rules: RepeatTargetSettings) -> Tier:
-    """Judge a state as of `today` against the tiers."""
+def tier_of(
+    state: RepeatTargetState,
+    today: int,
+    user_searches: int | None,
+    rules: RepeatTargetSettings,
+    user_targets: int = 0,
+) -> Tier:
+    """Judge a state as of `today` against the tiers (`user_targets`: the user's other plates at a tier)."""
     weight = rules.case_number_weight
     recent_from = today - rules.medium_within_days + 1
     searches = cased = 0
@@ -109,6 +116,9 @@ def tier_of(state: RepeatTargetState, today: int, user_searches: int | None, rul
     if name and 2 * cased >= searches:
         # Mostly under a case number: an investigation's pattern, at most worth a review.
         name = ""
+    if name and user_targets >= rules.many_plates:
+        # The user re-checks many plates alike (an analyst's list of suspects), not one person's plate.
+        name = ""
     if not name and medium:
         name = "medium"
         basis = (
@@ -122,9 +132,9 @@ class RepeatTarget(Detector[RepeatTargetState]):
     state_type = RepeatTargetState
 
     def state_key(self, obs: Observation) -> str | None:
-        if obs.action != "search" or obs.user_hash is None or obs.plate_hash is None:
+        if obs.action != "search" or obs.user_key is None or obs.plate_hash is None:
             return None
-        return f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}|{obs.plate_hash}"
+        return f"{obs.user_key}|{obs.plate_hash}"
 
     def step(
         self, state: RepeatTargetState | None, obs: Observation, ctx: PatternContext, notes: Notes
@@ -170,7 +180,7 @@ class RepeatTarget(Detector[RepeatTargetState]):
             state.reasons = [*reasons, obs.reason]
         if len(days) < rules.medium_days:
             return state, []
-        tier = tier_of(state, today, notes.user_searches, rules)
+        tier = tier_of(state, today, notes.user_searches, rules, notes.user_targets)
         episode = state.tier if today - state.alerted_day < rules.realert_days else ""
         if _RANK[tier.name] <= _RANK[episode]:
             return state, []
@@ -191,7 +201,7 @@ class RepeatTarget(Detector[RepeatTargetState]):
         return state, []
 
     def _alert(self, obs: Observation, state: RepeatTargetState, tier: Tier, ctx: PatternContext) -> Alert:
-        key = f"{obs.owner_key}|{agency_tag(obs.requester_key)}|{obs.user_hash}|{obs.plate_hash}"
+        key = f"{obs.user_key}|{obs.plate_hash}"
         start = datetime.combine(date.fromordinal(tier.first_day), time(), tzinfo=UTC)
         evidence = {
             "window_start": iso(start),

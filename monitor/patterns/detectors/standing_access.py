@@ -85,14 +85,14 @@ class StandingAccess(Detector[StandingAccessState]):
         if obs.action == "search" and obs.prohibited is None and obs.jurisdiction == "in_state":
             # The owner's own state's public agencies may search: their rows come from grants and lists only.
             return None
-        return f"{obs.owner_key}|{obs.requester_key}"
+        return obs.agency_key
 
     def step(
         self, state: StandingAccessState | None, obs: Observation, ctx: PatternContext, notes: Notes
     ) -> Step[StandingAccessState]:
         if not ctx.settings_for(obs.owner_id).standing_access.enabled:
             return KEEP, []
-        key = f"{obs.owner_key}|{obs.requester_key}"
+        key = obs.agency_key
         when = obs.occurred_at
         if obs.action == "revoke":
             if state is None or not state.active:

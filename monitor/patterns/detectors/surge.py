@@ -68,7 +68,7 @@ class Surge(Detector[SurgeState]):
     state_type = SurgeState
 
     def state_key(self, obs: Observation) -> str | None:
-        return f"{obs.owner_key}|{obs.requester_key}" if obs.action == "search" else None
+        return obs.agency_key if obs.action == "search" else None
 
     def step(self, state: SurgeState | None, obs: Observation, ctx: PatternContext, notes: Notes) -> Step[SurgeState]:
         settings = ctx.settings_for(obs.owner_id).surge
@@ -98,7 +98,7 @@ class Surge(Detector[SurgeState]):
         if obs.jurisdiction == "in_state" and today - state.first_day < settings.min_history_days:
             return state, []
         state.alerted_day = today
-        key = f"{obs.owner_key}|{obs.requester_key}"
+        key = obs.agency_key
         start = _midnight(today - settings.baseline_days)
         alert = pattern_alert(
             ctx,
