@@ -126,7 +126,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
-    run = AuditRun(engine, Path(args.out), owner=args.owner, patterns=not args.no_patterns)
+    run = AuditRun(
+        engine, Path(args.out), owner=args.owner, retention_days=args.retention_days, patterns=not args.no_patterns
+    )
     try:
         if args.snapshots:
             from monitor.ingest import read_snapshots
@@ -290,6 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--snapshots", action="store_true", help=SNAPSHOTS_HELP)
     audit.add_argument("--no-patterns", action="store_true", help="no pattern detectors (no pattern sections)")
     audit.add_argument("--out", required=True, help="directory for report.html, summary.md, findings and errors")
+    audit.add_argument(
+        "--retention-days", type=int, help="retention period searches are measured against (default: the policy's)"
+    )
     audit.set_defaults(handler=_cmd_audit)
 
     worker = commands.add_parser("worker", help="run the live Faust worker")

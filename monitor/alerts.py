@@ -40,6 +40,9 @@ KINDS: tuple[str, ...] = (
     "sharing.unreviewed",
     "sharing.no_agreement",
     "retention.exceeded",
+    # v1.2 (additive): the owner-policy baseline.
+    "purpose.not_permitted",
+    "search.too_wide",
     # Contract v1.1: patterns over time, raised by the stateful detectors in monitor.patterns.
     "sharing.standing_access",
     "misuse.repeat_target",
@@ -47,7 +50,13 @@ KINDS: tuple[str, ...] = (
     "volume.new_requester",
     "volume.surge",
 )
-PATTERN_KINDS: tuple[str, ...] = KINDS[-5:]
+PATTERN_KINDS: tuple[str, ...] = (
+    "sharing.standing_access",
+    "misuse.repeat_target",
+    "misuse.isolated_session",
+    "volume.new_requester",
+    "volume.surge",
+)
 
 
 class AlertOwner(msgspec.Struct, frozen=True, kw_only=True):

@@ -50,15 +50,21 @@ class CheckSummary:
     alerts: Counter[str] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
     pattern_alerts: int = 0
+    # Owners for whom no state law pack applied: {"owner", "state", "in_policy_file", "note"} (Engine).
+    no_state_law: list[dict[str, object]] = field(default_factory=list)
 
     def render(self) -> str:
         severities = ", ".join(f"{name} {count}" for name, count in sorted(self.alerts.items())) or "none"
-        return (
+        line = (
             f"check: {self.events + self.invalid + self.skipped} records: {self.events} events "
             f"({self.clean} clean, {self.alerted} alerted), {self.invalid} invalid, {self.skipped} skipped; "
             f"{sum(self.alerts.values())} alerts ({severities}), of which {self.pattern_alerts} pattern alerts"
             + (f"; {self.unreadable_inputs} inputs not read to the end" if self.unreadable_inputs else "")
         )
+        lines = [line, *(_no_state_law_line(entry) for entry in self.no_state_law[:_LISTED_OWNERS])]
+        if len(self.no_state_law) > _LISTED_OWNERS:
+            lines.append(f"check: ... and {len(self.no_state_law) - _LISTED_OWNERS} more owners with no state law pack")
+        return "\n".join(lines)
 
     def merge(self, other: CheckSummary) -> None:
         """Add another input's counts to these."""
@@ -71,12 +77,23 @@ class CheckSummary:
         self.alerts.update(other.alerts)
         self.by_kind.update(other.by_kind)
         self.pattern_alerts += other.pattern_alerts
+        if other.no_state_law:  # the engine's list covers every input judged so far: the latest is complete
+            self.no_state_law = other.no_state_law
 
     def exit_status(self) -> int:
         """1 when any alert; else 2 when any record or input could not be used; else 0 (module docstring)."""
         if self.alerted or self.pattern_alerts:
             return EXIT_ALERTS
         return EXIT_UNUSABLE if self.invalid or self.unreadable_inputs else EXIT_CLEAN
+
+
+_LISTED_OWNERS = 10
+
+
+def _no_state_law_line(entry: dict[str, object]) -> str:
+    state = entry["state"] or "state unknown"
+    unlisted = "" if entry["in_policy_file"] else " (not in the policy file: owner-policy defaults only)"
+    return f"check: {entry['owner']} ({state}): {entry['note']}{unlisted}"
 
 
 def check_items(
@@ -136,6 +153,7 @@ def check_items(
             err.write(f"{item.file}:{item.line}:{event}{where}: {item.reason}\n")
         else:
             summary.skipped += 1
+    summary.no_state_law = engine.owners_without_state_law()
     if patterns is not None and replay:
         write_pattern_alerts(patterns, out, summary)
     return summary

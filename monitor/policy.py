@@ -26,6 +26,7 @@ __all__ = [
     "OwnerPolicy",
     "PatternSettings",
     "Policy",
+    "PolicyDocument",
     "PolicyError",
     "load_policy",
     "parse_policy",
@@ -89,6 +90,18 @@ class LocalException(_Strict):
     rule: str
     when: dict[str, Any]
     reason: str = Field(min_length=1)
+
+
+class PolicyDocument(_Strict):
+    """The owner's own published ALPR policy: what owner-policy alerts cite."""
+
+    title: str = Field(min_length=1, max_length=300)
+    url: str | None = Field(default=None, max_length=2000)
+    section: str | None = Field(default=None, max_length=100)
+
+    def render(self) -> str:
+        cited = f"{self.title} § {self.section}" if self.section else self.title
+        return f"{cited} ({self.url})" if self.url else cited
 
 
 class StandingAccessSettings(_Strict):
@@ -174,6 +187,9 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 class OwnerPolicy(_Strict):
+    """One data owner's entry. The baseline switches default to what a published ALPR policy usually
+    promises (a purpose on every search); the others are off until the owner's policy says so."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     agency: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
@@ -185,6 +201,16 @@ class OwnerPolicy(_Strict):
     prohibits_group_approval: bool = False
     requires_command_review: bool = False
     prohibited_purposes: list[ProhibitablePurpose] = Field(default_factory=list)
+    policy_document: PolicyDocument | None = None
+    requires_purpose: bool = True
+    requires_informative_purpose: bool = True
+    requires_case_number: bool = False
+    # None: any offense type; a list: searches naming another offense type are findings (case-insensitive).
+    allowed_offense_types: list[str] | None = Field(default=None, min_length=1)
+    # None: no limit; N: a search reaching more than N networks is a finding.
+    max_networks: int | None = Field(default=None, ge=1)
+    # Search types the owner's policy prohibits, as the vendor's export spells them (e.g. a lookup beyond the state).
+    prohibited_search_types: list[str] = Field(default_factory=list)
     agreements: list[Agreement] = Field(default_factory=list)
     declarations: list[Declaration] = Field(default_factory=list)
     exceptions: list[LocalException] = Field(default_factory=list)

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
     log_format: Literal["auto", "json", "console"] = Field("auto", description="log output; auto = console on a tty")
     log_level: str = Field("INFO", description="log level")
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="on SIGTERM/SIGINT the worker exits within this long, whatever the broker does"
+    )
+    liveness_stall_seconds: float = Field(
+        120.0, gt=0, description="/healthz fails once the fetch loop has not gone round for this long"
+    )
     kafka: KafkaSecurity = Field(
         default_factory=load_kafka_security, description="Kafka connection security (ALPR_KAFKA_* variables)"
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine; fast no-op when already done.
 #   scripts/setup.sh          Python environment (.venv) with the project and its dev tools
-#   scripts/setup.sh --full   also the real components the tests use: Kafka jars, Prometheus, Alertmanager
+#   scripts/setup.sh --full   also the real components the tests use: Kafka jars, Prometheus, Alertmanager,
+#                             LibreOffice (prints test audits to PDF)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ if [ "${1:-}" = "--full" ]; then
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
   command -v openssl >/dev/null || missing+=(openssl)  # certificates of the secured test broker
+  # LibreOffice prints the test audits to PDF as records offices do (tests/test_ingest_pdf.py).
+  command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui fonts-liberation2)
   if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -29,6 +29,7 @@ At-least-once, as verified in faust-streaming 0.15.3's source:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -36,17 +37,32 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import structlog
+from aiokafka.errors import MessageSizeTooLargeError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 from faust.types import TP, ConsumerT
 from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
+from monitor.alerts import Alert
+from monitor.events import EventError, decode_event
 from monitor.settings import Settings
-from streams.batch import BatchResult, Judge, Message, exception_site, judge_batch
+from streams.batch import (
+    BatchResult,
+    DeadLetter,
+    Judge,
+    Message,
+    dead_letter_for,
+    exception_site,
+    fit_dead_letter,
+    judge_batch,
+)
+from streams.health import Health
 from streams.kafka_clients import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.patterns import LivePatterns
+from streams.policy_agreement import PolicyAgreement, stamp_commits
+from streams.topics import OutputLimits, TopicCheck, TopicConfigError
 
 if TYPE_CHECKING:
     from monitor.engine import Engine
@@ -55,6 +71,11 @@ if TYPE_CHECKING:
 __all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
 
 LAG_INTERVAL_S = 5.0
+POLICY_AGREEMENT_INTERVAL_S = 10.0
+TOPIC_CHECK_INTERVAL_S = 5.0
+ALERT_TOO_LARGE = "alert_too_large"
+CHECK_PARTITIONS, CHECK_POLICY = "partitions_assigned", "policy_loaded"
+WORKER_CHECKS = (CHECK_PARTITIONS, CHECK_POLICY, "input_topic", "output_topics")
 
 BatchObserver = Callable[[BatchResult], Awaitable[None] | None]
 BatchHandler = Callable[[list[FaustMessage]], Awaitable[None]]
@@ -80,8 +101,69 @@ class _ShortWaitConsumerThread(AIOKafkaConsumerThread):
 class BatchConsumer(KafkaConsumer):
     """Faust's Kafka consumer, handing the input topic's records on one fetched batch at a time."""
 
-    batch_topics: frozenset[str] = frozenset()
+    batch_topic: str = ""  # the input topic
+    batch_topics: frozenset[str] = frozenset()  # it and the patterns' repartition topic
     handle_batch: BatchHandler
+    on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
+    _held: frozenset[TP] = frozenset()
+    policy_version: Callable[[], str] | None = None  # stamped into every commit's metadata
+    hold_input = False  # True while the input topic is gone: whatever is fetched from it is not handed on
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # A partition that comes (back) to this consumer starts from what the broker says, not from
+        # offsets remembered from an earlier assignment: a topic deleted and created again, or a
+        # broker that lost its storage, starts at offset 0, and a remembered read offset of 10 would
+        # make the fetch loop skip offsets 0 to 9 as "already handed on" (silent loss, seen in tests).
+        for tp in set(assigned) - self._held:
+            self._read_offset.pop(tp, None)
+            self._committed_offset.pop(tp, None)
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+        self._held = frozenset(assigned)
+        if self.policy_version is not None:
+            stamp_commits(self._thread._ensure_consumer(), self.policy_version)
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def forget_positions(self, topic: str) -> set[TP]:
+        """Drop what this consumer remembers of `topic`'s offsets; the batch in hand stays unacked."""
+        tps = {tp for tp in self.assignment() if tp.topic == topic}
+        self.app.consumer_generation_id += 1  # as a rebalance does: the batch in hand is not acked
+        for tp in tps:
+            self._read_offset.pop(tp, None)
+            self._committed_offset.pop(tp, None)
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+        return tps
+
+    def lose_input(self, topic: str) -> None:
+        """The input topic is gone: hand nothing of it on, and remember none of its offsets, until it is back."""
+        if not self.hold_input:
+            self.hold_input = True
+            self.forget_positions(topic)
+
+    async def restart_positions(self, topic: str) -> None:
+        """Read `topic` again from its beginning: it was gone and is back.
+
+        A topic deleted and created again, or a broker that lost its storage, starts a new log at
+        offset 0, and neither the offsets this consumer remembers nor the group's committed offsets
+        mean anything in it: commits of the old log can even land in the new one (seen in tests: the
+        client retries a commit refused while the topic was missing). Nothing tells the two logs
+        apart, so everything in the topic is read again: duplicates, with the same alert ids, rather
+        than silent loss.
+        """
+        tps = self.forget_positions(topic)
+        self.hold_input = False
+        if not tps:
+            return  # the next assignment starts from the broker's offsets (on_partitions_assigned)
+        for tp, offset in (await self.earliest_offsets(*tps)).items():
+            await self.seek(tp, offset)
+        log.warning(
+            "input topic came back: reading it again from its beginning (duplicates possible, no loss)",
+            topic=topic,
+            partitions=sorted(tp.partition for tp in tps),
+        )
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -93,6 +175,8 @@ class BatchConsumer(KafkaConsumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 records, active = await self._wait_next_records(1.0)
+                if self.on_round is not None:
+                    self.on_round()
                 await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
                 if not records or self.should_stop:
                     continue
@@ -107,6 +191,8 @@ class BatchConsumer(KafkaConsumer):
                         break  # a rebalance began while an earlier batch was judged: drop the rest
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         continue  # paused since the fetch
+                    if self.hold_input and tp.topic == self.batch_topic:
+                        continue  # records of a log that is gone: read again from the broker once it is back
                     messages = await self._unread(tp, fetched)
                     if not messages:
                         continue
@@ -159,6 +245,8 @@ class WorkerApp(faust.App):
     batch_topic: str = ""
     extra_topics: tuple[Any, ...] = ()  # Faust topics, e.g. the patterns' repartition topic
     handle_batch: BatchHandler
+    on_round: Callable[[], None] | None = None
+    policy_version: Callable[[], str] | None = None
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -178,8 +266,11 @@ class WorkerApp(faust.App):
             beacon=self.beacon,
             loop=self.transport.loop,
         )
+        consumer.batch_topic = self.batch_topic
         consumer.batch_topics = frozenset({self.batch_topic, *(t.get_topic_name() for t in self.extra_topics)})
         consumer.handle_batch = self.handle_batch
+        consumer.on_round = self.on_round
+        consumer.policy_version = self.policy_version
         return consumer
 
 
@@ -202,6 +293,9 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         # A killed worker's partitions move to a restarted one after this long (Faust's default is 60 s).
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
+        # The consumer learns that a missing input topic was created (or came back after a broker lost
+        # its storage) from a metadata refresh, then rebalances onto it: every 10 s, not aiokafka's 5 min.
+        "consumer_metadata_max_age_ms": 10_000,
     }
 
 
@@ -213,12 +307,16 @@ def create_app(
     policy_watcher: PolicyWatcher | None = None,
     on_batch: BatchObserver | None = None,
     pattern_partitions: int | None = None,
+    health: Health | None = None,
+    topic_check: TopicCheck | None = None,
     **faust_options: Any,
 ) -> WorkerApp:
     """Build the worker's Faust app.
 
     `engine_provider` is called once per batch, so a reloaded policy applies from the next batch on.
     `faust_options` override the Faust settings (e.g. `topic_allow_declare=False` for a mock broker).
+    `health` gets a round per fetch-loop turn and the partition and policy checks; `topic_check` runs
+    every few seconds (input topic present, output limits) and its limits fit what is written.
     `pattern_partitions` (the input topic's partition count) turns the pattern detectors on (streams.patterns).
     """
     # TLS, mTLS and SASL for Faust's consumer, producer and admin client (ALPR_KAFKA_*).
@@ -232,6 +330,63 @@ def create_app(
     input_topic = settings.input_topic
     # Next offset to process per input partition, for the lag gauge; revoked partitions are dropped.
     next_offsets: dict[int, int] = {}
+
+    def judge_all(messages: list[Message]) -> BatchResult:
+        try:
+            return judge_batch(engine_provider(), messages, input_topic)
+        except Exception as exc:  # judge_batch contains per-message failures; this is a failure of the whole
+            log.error(
+                "batch failed as a whole; judging its messages one at a time",
+                topic=input_topic,
+                messages=len(messages),
+                error_type=type(exc).__name__,
+                where=exception_site(exc),
+            )
+        result = BatchResult()
+        for message in messages:
+            try:
+                one = judge_batch(engine_provider(), [message], input_topic)
+            except Exception as exc:  # this message alone fails: dead-letter it, keep the partition moving
+                result.dead.append(dead_letter_for(message, exc, input_topic))
+                result.processed["unknown", "invalid"] += 1
+                continue
+            result.alerts.extend(one.alerts)
+            result.dead.extend(one.dead)
+            result.processed.update(one.processed)
+            result.judged.extend(one.judged)
+        return result
+
+    def fit_outputs(result: BatchResult, messages: list[Message]) -> None:
+        """Divert alerts the alerts topic cannot hold to the DLQ; cut dead letters to the DLQ's limit."""
+        limits = topic_check.limits if topic_check is not None else OutputLimits()
+        fitting: list[tuple[Alert, bytes]] = []
+        diverted: set[str] = set()
+        for alert, payload in result.alerts:
+            key = alert.alert_id.encode()
+            if len(payload) <= OutputLimits.record_room(limits.alerts, key):
+                fitting.append((alert, payload))
+                continue
+            log.error(
+                "alert larger than the alerts topic accepts; its event goes to the dead-letter topic",
+                topic=alerts_topic,
+                setting="max.message.bytes",
+                limit=limits.alerts,
+                alert_bytes=len(payload),
+                event_id=alert.event_id,
+                rule=alert.rule_id,
+            )
+            if alert.event_id in diverted:
+                continue
+            diverted.add(alert.event_id)
+            source = next((m for m in messages if _event_id(m) == alert.event_id), None)
+            if source is not None:
+                detail = (
+                    f"alert of {len(payload)} bytes exceeds max.message.bytes={limits.alerts} of topic {alerts_topic}"
+                )
+                error = EventError(ALERT_TOO_LARGE, detail, event_id=alert.event_id)
+                result.dead.append(dead_letter_for(source, error, input_topic))
+        result.alerts = fitting
+        result.dead = [fit_dead_letter(d, OutputLimits.record_room(limits.dlq, None, d.headers)) for d in result.dead]
 
     async def judge_and_ack(fetched: list[FaustMessage]) -> None:
         if patterns is None:
@@ -249,7 +404,8 @@ def create_app(
             result = BatchResult()  # forwarded for the detectors only: judged on the input already
             judged = patterns.decode(fetched)
         else:
-            result = judge_batch(engine, messages, input_topic)
+            result = judge_all(messages)
+            fit_outputs(result, messages)
             judged = result.judged
         producer = app.producer
         pending: list[Awaitable[Any]] = []
@@ -264,7 +420,19 @@ def create_app(
         for dead in result.dead:
             pending.append(await producer.send(dlq_topic, dead.key, dead.value, None, None, dead.headers))
         # Every output acknowledged before any input is acked: the commit can never pass them.
-        await asyncio.gather(*pending)
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                topic = alerts_topic if index < len(result.alerts) else dlq_topic
+                if isinstance(outcome, MessageSizeTooLargeError):
+                    # The topic's limit shrank since the last check: say which topic and which setting.
+                    log.error(
+                        "the broker refused a record as too large; the batch is read again after a restart, "
+                        "which fits records to the topic's limit",
+                        topic=topic,
+                        setting="max.message.bytes",
+                    )
+                raise outcome  # nothing of the batch is acked: it is read again
         consumer = cast(BatchConsumer, app.consumer)
         # Across a rebalance (flow stopped, or a new generation) the batch stays unacked: its partitions
         # may have moved, and their next owner reads it again from the last commit.
@@ -285,7 +453,7 @@ def create_app(
                     (dead.error.reason for dead in result.dead),
                     time.perf_counter() - started,
                 )
-        _log_dead(result, input_topic)
+        _log_dead(result.dead, input_topic)
         if on_batch is not None:
             outcome = on_batch(result)
             if outcome is not None:
@@ -293,6 +461,10 @@ def create_app(
 
     app.batch_topic = input_topic
     app.handle_batch = judge_and_ack
+    if health is not None:
+        app.on_round = health.loop_round
+        health.set_check(CHECK_POLICY, True, "policy loaded")
+        health.set_check(CHECK_PARTITIONS, False, "waiting for the consumer group to assign partitions")
     patterns = None
     if pattern_partitions is not None:
         patterns = _live_patterns(app, settings, pattern_partitions, engine_provider, metrics)
@@ -305,6 +477,32 @@ def create_app(
 
     app.on_partitions_revoked.connect(_forget_revoked)
 
+    if health is not None:
+
+        def _report_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            assigned = sorted(tp.partition for tp in (args[0] if args else ()) if tp.topic == input_topic)
+            if assigned:
+                health.set_check(CHECK_PARTITIONS, True, f"input partitions {assigned}")
+            else:
+                health.set_check(CHECK_PARTITIONS, False, "no partition of the input topic assigned to this worker")
+
+        app.on_partitions_assigned.connect(_report_assigned)
+
+    if topic_check is not None:
+
+        async def restart_input() -> None:
+            await cast(BatchConsumer, app.consumer).restart_positions(input_topic)
+
+        topic_check.on_input_restored = restart_input
+        topic_check.on_input_lost = lambda: cast(BatchConsumer, app.consumer).lose_input(input_topic)
+
+        async def check_topics() -> None:
+            # A too-small topic is logged at ERROR with the topic and the setting; readiness says so until fixed.
+            with contextlib.suppress(TopicConfigError):
+                await topic_check.check_or_report()
+
+        app.timer(TOPIC_CHECK_INTERVAL_S, name="alpr-topic-check")(check_topics)
+
     if metrics is not None:
 
         async def update_lag() -> None:
@@ -316,6 +514,9 @@ def create_app(
         app.timer(LAG_INTERVAL_S, name="alpr-consumer-lag")(update_lag)
 
     if policy_watcher is not None:
+        app.policy_version = lambda: policy_watcher.current().version
+        agreement = PolicyAgreement(settings, app.policy_version, metrics)
+        app.timer(POLICY_AGREEMENT_INTERVAL_S, name="alpr-policy-agreement")(agreement.check)
 
         async def reload_policy() -> None:
             try:
@@ -379,8 +580,16 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
     return lag
 
 
-def _log_dead(result: BatchResult, topic: str) -> None:
-    for dead in result.dead:
+def _event_id(message: Message) -> str | None:
+    """The event id of a message that decoded once already (only for the rare diverted alert)."""
+    try:
+        return decode_event(message.value or b"").event_id
+    except Exception:  # it decoded in judge_batch; anything else means no match
+        return None
+
+
+def _log_dead(dead_letters: list[DeadLetter], topic: str) -> None:
+    for dead in dead_letters:
         error = dead.error
         cause = error.__cause__
         if cause is not None:

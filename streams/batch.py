@@ -7,7 +7,6 @@ one of three outcomes: alerted, clean, or invalid (dead-lettered with its origin
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,25 +14,27 @@ from typing import NamedTuple, Protocol
 
 from monitor.alerts import Alert, encode_alert
 from monitor.events import AccessEvent, EventError, decode_event
+from monitor.failures import ENGINE_ERROR, exception_site, failure_of
 
 __all__ = [
     "DLQ_HEADERS",
     "ENGINE_ERROR",
     "MAX_DEAD_LETTER_BYTES",
+    "MAX_KEY_BYTES",
     "BatchResult",
     "DeadLetter",
     "Judge",
     "Message",
+    "dead_letter_for",
     "exception_site",
+    "fit_dead_letter",
     "judge_batch",
 ]
 
-ENGINE_ERROR = "engine_error"
-"""DLQ reason for a valid event the engine failed on: a bug to fix, kept with the event for replay."""
 
 # Header names on a dead letter; the value is the producer's original bytes, untouched.
 DLQ_HEADERS = (
-    "alpr-reason",  # invalid_json | invalid_field | invalid_encoding | oversize | engine_error
+    "alpr-reason",  # invalid_json | invalid_field | invalid_encoding | oversize | engine_error | alert_too_large
     "alpr-detail",  # what is wrong, in words
     "alpr-field",  # JSON path of the offending field, when known
     "alpr-event-id",  # the record's event_id, when it could be read at all
@@ -42,6 +43,9 @@ DLQ_HEADERS = (
     "alpr-source-offset",
 )
 
+
+MAX_KEY_BYTES = 1024
+"""A dead letter's key is cut to this size when the topic's limit would not hold it whole."""
 
 MAX_DEAD_LETTER_BYTES = 512 * 1024
 """Dead letters keep the original bytes up to this size (far above MAX_EVENT_BYTES); a longer value is
@@ -113,19 +117,19 @@ def _dead_letter(message: Message, error: EventError, source_topic: str) -> Dead
     return DeadLetter(message.key, value, headers, error, message.partition, message.offset)
 
 
-def exception_site(exc: BaseException) -> str | None:
-    """`file:line` where `exc` was raised, or None when it carries no traceback."""
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else None
-    if not frames:
-        return None
-    frame = frames[-1]
-    return f"{frame.filename}:{frame.lineno}"
+def judge_batch(
+    engine: Judge,
+    messages: Iterable[Message],
+    source_topic: str,
+) -> BatchResult:
+    """Decode and judge each message; unreadable ones become dead letters, never exceptions.
 
-
-def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -> BatchResult:
-    """Decode and judge each message; unreadable ones become dead letters, never exceptions."""
+    Any exception raised for one message (the decoder's RecursionError on deep nesting, a rule bug, an
+    alert that does not encode) dead-letters that message alone: one message never stops a partition.
+    """
     result = BatchResult()
     alerts_add = result.alerts.append
+    dead_add = result.dead.append
     processed = result.processed
     judge = engine.judge
     for message in messages:
@@ -135,33 +139,48 @@ def judge_batch(engine: Judge, messages: Iterable[Message], source_topic: str) -
                 # A tombstone is not an event; say so instead of letting the decoder guess.
                 raise EventError("invalid_json", "empty message (null value)")
             event = decode_event(raw)
-        except EventError as error:
-            result.dead.append(_dead_letter(message, error, source_topic))
-            processed["unknown", "invalid"] += 1
-            continue
-        except UnicodeDecodeError as exc:
-            # msgspec raises this bare for bad UTF-8 inside a JSON string (e.g. a Latin-1 agency name).
-            bad = EventError("invalid_encoding", f"a JSON string is not valid UTF-8 ({exc.reason})")
-            result.dead.append(_dead_letter(message, bad, source_topic))
+        except Exception as exc:  # EventError, or any decoder surprise (bare UnicodeDecodeError, RecursionError)
+            dead_add(_dead_letter(message, failure_of(exc, "decode"), source_topic))
             processed["unknown", "invalid"] += 1
             continue
         try:
-            alerts = judge(event)
+            encoded = [(alert, encode_alert(alert)) for alert in judge(event)]
         except Exception as exc:  # a rule bug must not turn one event into a crash loop
-            # The exception's type and where it was raised, never its message: that may quote event
-            # data (a plate, a user name), and the detail travels in a DLQ header and in the logs.
-            site = exception_site(exc)
-            detail = f"{type(exc).__name__} at {site}" if site else type(exc).__name__
-            failure = EventError(ENGINE_ERROR, detail, event_id=event.event_id)
-            failure.__cause__ = exc
-            result.dead.append(_dead_letter(message, failure, source_topic))
+            dead_add(_dead_letter(message, failure_of(exc, "judge", event_id=event.event_id), source_topic))
             processed[event.event_type, "invalid"] += 1
             continue
-        result.judged.append((message.offset, message.key, raw, event, alerts))
-        if alerts:
-            for alert in alerts:
-                alerts_add((alert, encode_alert(alert)))
+        result.judged.append((message.offset, message.key, raw, event, [alert for alert, _ in encoded]))
+        if encoded:
+            for pair in encoded:
+                alerts_add(pair)
             processed[event.event_type, "alerted"] += 1
         else:
             processed[event.event_type, "clean"] += 1
     return result
+
+
+def dead_letter_for(message: Message, error: EventError | BaseException, source_topic: str) -> DeadLetter:
+    """The dead letter of a message handled outside `judge_batch`: an EventError as is, any other
+    exception as engine_error (its type and site only)."""
+    return _dead_letter(message, failure_of(error, "judge"), source_topic)
+
+
+def fit_dead_letter(dead: DeadLetter, room: int) -> DeadLetter:
+    """`dead` with its value cut to `room` bytes (and marked) when longer, so the topic accepts it.
+
+    A key longer than the room (a hostile producer's) is cut too; both cuts say the original size.
+    """
+    key, value, headers = dead.key, dead.value, list(dead.headers)
+    room = max(room, 0)
+    if key is not None and len(key) > min(room, MAX_KEY_BYTES):
+        headers.append(("alpr-key-truncated-from", str(len(key)).encode()))
+        key = key[:MAX_KEY_BYTES]
+    if key is not None:
+        room -= len(key)
+    if value is not None and len(value) > room:
+        if not any(name == "alpr-truncated-from" for name, _ in headers):
+            headers.append(("alpr-truncated-from", str(len(value)).encode()))
+        value = value[: max(room, 0)]
+    if (key, value) == (dead.key, dead.value):
+        return dead
+    return DeadLetter(key, value, headers, dead.error, dead.partition, dead.offset)

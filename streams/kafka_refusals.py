@@ -115,6 +115,9 @@ async def _probe(host: str, port: int, security: KafkaSecurity) -> BaseException
     return None
 
 
+_TOPIC_AUTHORIZATION_FAILED = 29  # Kafka protocol error code
+
+
 async def preflight(
     bootstrap: str, security: KafkaSecurity, topics: list[str], group: str | None = None, timeout_s: float = 15.0
 ) -> str | None:
@@ -126,6 +129,7 @@ async def preflight(
     """
     from aiokafka.client import AIOKafkaClient, CoordinationType
     from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
+    from aiokafka.protocol.metadata import MetadataRequest
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **aiokafka_options(security))
     try:
@@ -138,9 +142,11 @@ async def preflight(
             except (TimeoutError, ValueError):
                 return None
             return None if found is None else refusal_reason(found, security)
-        client.set_topics(topics)
-        await asyncio.wait_for(client.force_metadata_update(), timeout_s)
-        denied = sorted(set(topics) & set(client.cluster.unauthorized_topics))
+        # Asked without auto-creation: a preflight on a broker with auto.create.topics.enable must not
+        # create the input topic and so hide the "input topic missing" alarm.
+        node = client.get_random_node()
+        metadata = await asyncio.wait_for(client.send(node, MetadataRequest(topics, False)), timeout_s)
+        denied = sorted({topic[1] for topic in metadata.topics if topic[0] == _TOPIC_AUTHORIZATION_FAILED})
         if denied:
             return (
                 f"not authorised for topic(s) {', '.join(denied)} ({security.describe()}): the principal needs "

@@ -30,7 +30,14 @@ __all__ = [
 
 EVENT_TYPES = ("query", "sharing_change", "unknown")
 OUTCOMES = ("clean", "alerted", "invalid")
-DLQ_REASONS = ("invalid_json", "invalid_field", "invalid_encoding", "oversize", "engine_error")
+DLQ_REASONS = (
+    "invalid_json",
+    "invalid_field",
+    "invalid_encoding",
+    "oversize",
+    "engine_error",
+    "alert_too_large",
+)
 JURISDICTIONS = frozenset({"in_state", "out_of_state", "federal", "tribal", "private", "placeholder", "unresolved"})
 OTHER_OWNER = "other"
 GRANT_CLASSES = GAUGE_CLASSES
@@ -123,6 +130,16 @@ class WorkerMetrics:
             "alpr_prohibited_grant_oldest_since_timestamp_seconds",
             "Unix time the longest-standing prohibited access began, by owner and jurisdiction class",
             ["owner", "jurisdiction"],
+            registry=reg,
+        )
+        self.policy_mismatch = Gauge(
+            "alpr_policy_mismatch",
+            "1 while workers of this consumer group committed offsets under different policy versions, else 0",
+            registry=reg,
+        )
+        self.input_topic_missing = Gauge(
+            "alpr_input_topic_missing",
+            "1 while the input topic does not exist on the broker (nothing can be processed), else 0",
             registry=reg,
         )
         # Zero series from the start, so rate() and absent() work before the first event.

@@ -56,6 +56,7 @@ from monitor.notify import (
     resolve_endpoints,
 )
 from monitor.settings import Settings
+from streams.health import Health, serve_http
 from streams.kafka_clients import aiokafka_options
 from streams.kafka_refusals import explain_connection_failure, preflight
 from streams.metrics import MetricsServer
@@ -78,6 +79,7 @@ log = structlog.get_logger(__name__)
 CHANNELS = ("webhook", "slack", "pagerduty")
 NOTIFY_OUTCOMES = ("delivered", "retried", "failed")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+NOTIFIER_CHECKS = ("partitions_assigned", "endpoints_loaded")
 
 # Dead-letter reasons (bounded): the endpoint refused the request for good, retrying hit the configured
 # limit, or the message on the alerts topic is not a v1 alert at all.
@@ -316,11 +318,13 @@ class Notifier:
         receivers: Sequence[Receiver],
         *,
         metrics: NotifierMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
         self.notify = notify
         self.receivers = list(receivers)
         self.metrics = metrics
+        self.health = health
         self.commits = 0  # batches committed; for logs and tests
         self.commit_failures = 0  # commits refused after a rebalance (the batch is read again)
         self._consumer: AIOKafkaConsumer | None = None
@@ -379,16 +383,30 @@ class Notifier:
                 dlq_topic=notify.dlq_topic,
                 endpoints=[f"{r.name}:{r.kind}" for r in self.receivers],
             )
+            if self.health is not None:
+                self.health.set_check("endpoints_loaded", True, f"{len(self.receivers)} endpoint(s)")
             while not stop.is_set():
                 batch = await consumer.getmany(
                     timeout_ms=int(notify.batch_wait_s * 1000), max_records=notify.batch_size
                 )
+                self._report_round(consumer)
                 if not batch:
                     continue
                 if not await self._deliver_or_stop(deliverer, batch, stop):
                     log.warning("stopped with a batch in hand; it is read again on the next start")
                     return
                 await self._commit(batch)
+
+    def _report_round(self, consumer: AIOKafkaConsumer) -> None:
+        """Liveness: the loop went round; readiness: this member holds partitions of the alerts topic."""
+        if self.health is None:
+            return
+        self.health.loop_round()
+        assigned = sorted(tp.partition for tp in consumer.assignment())
+        if assigned:
+            self.health.set_check("partitions_assigned", True, f"alerts partitions {assigned}")
+        else:
+            self.health.set_check("partitions_assigned", False, "no partition of the alerts topic assigned")
 
     async def _deliver_or_stop(
         self, deliverer: Deliverer, batch: Mapping[TopicPartition, list[ConsumerRecord[Any, Any]]], stop: asyncio.Event
@@ -397,7 +415,11 @@ class Notifier:
         work = asyncio.create_task(self._deliver_batch(deliverer, batch))
         stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            # While an outage holds a batch, the loop is waiting, not wedged: liveness keeps beating.
+            while not (work.done() or stopping.done()):
+                await asyncio.wait({work, stopping}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if self.health is not None:
+                    self.health.loop_round()
             if not work.done():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(work), self.notify.stop_grace_s)
@@ -482,8 +504,9 @@ def run_notifier(settings: Settings, notify: NotifierSettings) -> int:
         print(f"alpr-monitor notify: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     metrics = NotifierMetrics()
+    health = Health(NOTIFIER_CHECKS, registry=metrics.registry, ready_metric="alpr_notifier_ready")
     try:
-        server = metrics.serve(notify.metrics_host, notify.metrics_port)
+        server = serve_http(notify.metrics_host, notify.metrics_port, metrics.registry, health)
     except OSError as exc:
         print(
             f"alpr-monitor notify: cannot serve /metrics on {notify.metrics_host}:{notify.metrics_port}: "
@@ -493,7 +516,7 @@ def run_notifier(settings: Settings, notify: NotifierSettings) -> int:
         return EXIT_BAD_CONFIG
     log.info("notifier metrics", metrics=f"http://{notify.metrics_host}:{server.port}/metrics")
     try:
-        return asyncio.run(_serve(Notifier(settings, notify, receivers, metrics=metrics)))
+        return asyncio.run(_serve(Notifier(settings, notify, receivers, metrics=metrics, health=health)))
     finally:
         server.close()
 

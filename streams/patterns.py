@@ -381,6 +381,10 @@ class PartitioningError(RuntimeError):
     """The input topic cannot carry pattern state as it is: the message says what to do."""
 
 
+class InputTopicMissing(PartitioningError):
+    """The input topic does not exist (yet): its partition count, which the pattern state needs, is unknown."""
+
+
 async def input_partitions(
     bootstrap: str, app_id: str, input_topic: str, wait_s: float = 60.0, client: Mapping[str, Any] | None = None
 ) -> int:
@@ -400,7 +404,7 @@ async def input_partitions(
         if partitions is not None:
             break
         if time.monotonic() > deadline:
-            raise PartitioningError(
+            raise InputTopicMissing(
                 f"input topic {input_topic!r} does not exist after {wait_s:.0f} s: create it (the pattern state "
                 "is partitioned like it), or set ALPR_PATTERNS=false"
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import random
 import socket
 import subprocess
 from contextlib import ExitStack
@@ -54,12 +55,51 @@ def free_loopback_ports(count: int) -> list[int]:
         return [int(sock.getsockname()[1]) for sock in socks]
 
 
-class KafkaBroker:
-    """One broker process started from a fresh data directory; stop() is idempotent."""
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
-    def __init__(self) -> None:
+
+def free_fixed_ports(count: int, *, attempts: int = 50) -> list[int]:
+    """`count` consecutive free loopback ports below the kernel's ephemeral range.
+
+    A broker that is stopped and restarted on the same port must not have that port inside the
+    ephemeral range: a client dialling it while the broker is down can be handed the same port as its
+    own source port and connect to itself (TCP simultaneous open), and then never reconnect.
+    """
+    low, _ = _ephemeral_range()
+    floor = 10_000 if low > 12_000 else 1_024
+    rng = random.SystemRandom()
+    for _ in range(attempts):
+        first = rng.randrange(floor, low - count)
+        ports = list(range(first, first + count))
+        with ExitStack() as stack:
+            try:
+                for port in ports:
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return ports
+    raise BrokerStartError(f"no {count} free consecutive loopback ports below {low}")
+
+
+class KafkaBroker:
+    """One broker process started from a fresh data directory; stop() is idempotent.
+
+    `restart()` stops it and starts it again on the same data directory and ports (topics, offsets
+    and cluster id kept), as a broker restart after a crash or an upgrade does.
+    """
+
+    def __init__(self, *, auto_create_topics: bool = True) -> None:
         self._port: int | None = None
         self._data_dir: Path | None = None
+        self._ports: list[int] = []
+        self._num_partitions = 1
+        self.auto_create_topics = auto_create_topics
 
     @property
     def port(self) -> int:
@@ -93,28 +133,18 @@ class KafkaBroker:
         if self._port is not None:
             raise RuntimeError(f"broker already started on {self.bootstrap}")
         ensure_kafka_jars()
-        env = dict(os.environ)
-        env["KAFKA_NUM_PARTITIONS"] = str(num_partitions)
-        env["KAFKA_START_TIMEOUT"] = str(timeout_s)
+        self._num_partitions = num_partitions
         attempts = _START_ATTEMPTS if port is None else 1
         attempt = 1
         while True:
             ports = [port, port + 1] if port is not None else free_loopback_ports(2)
             try:
-                proc = subprocess.run(
-                    [str(KAFKA_DIR / "start.sh"), str(ports[0]), str(data_dir), str(ports[1])],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                    # Generous: start.sh enforces timeout_s itself and also formats storage.
-                    timeout=timeout_s + 60,
-                    check=False,
-                )
+                proc = self._run_start(ports, data_dir, timeout_s, keep_data=False)
             except subprocess.TimeoutExpired as exc:
                 self._stop_dir(data_dir)
                 raise BrokerStartError(f"start.sh hung in {data_dir}\n{_log_tail(data_dir)}") from exc
             if proc.returncode == 0:
-                self._port, self._data_dir = ports[0], data_dir
+                self._port, self._data_dir, self._ports = ports[0], data_dir, ports
                 # Backstop for sessions that end without running fixture teardown.
                 atexit.register(self.stop)
                 return self.bootstrap
@@ -126,6 +156,48 @@ class KafkaBroker:
                 f"Kafka broker failed to start on 127.0.0.1:{ports[0]} "
                 f"(start.sh exit {proc.returncode}, data dir {data_dir}):\n{report}"
             )
+
+    def _run_start(
+        self, ports: list[int], data_dir: Path, timeout_s: int, *, keep_data: bool
+    ) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        env["KAFKA_NUM_PARTITIONS"] = str(self._num_partitions)
+        env["KAFKA_START_TIMEOUT"] = str(timeout_s)
+        env["KAFKA_AUTO_CREATE_TOPICS"] = "true" if self.auto_create_topics else "false"
+        flags = ["--keep-data"] if keep_data else []
+        return subprocess.run(
+            [str(KAFKA_DIR / "start.sh"), *flags, str(ports[0]), str(data_dir), str(ports[1])],
+            capture_output=True,
+            text=True,
+            env=env,
+            # Generous: start.sh enforces timeout_s itself and also formats storage.
+            timeout=timeout_s + 60,
+            check=False,
+        )
+
+    def halt(self) -> None:
+        """Stop the broker process but keep its data, ports and identity for `resume()`."""
+        self._stop_dir(self.data_dir)
+
+    def resume(self, timeout_s: int = START_TIMEOUT_S) -> str:
+        """Start the broker again on its existing data directory and the same ports."""
+        proc = self._run_start(self._ports, self.data_dir, timeout_s, keep_data=True)
+        if proc.returncode != 0:
+            raise BrokerStartError(f"restart on {self.data_dir} failed:\n{proc.stdout}{proc.stderr}")
+        return self.bootstrap
+
+    def restart_wiped(self, timeout_s: int = START_TIMEOUT_S) -> str:
+        """Stop the broker and start it on the same ports with empty storage: every topic and offset gone."""
+        self.halt()
+        proc = self._run_start(self._ports, self.data_dir, timeout_s, keep_data=False)
+        if proc.returncode != 0:
+            raise BrokerStartError(f"wiped restart on {self.data_dir} failed:\n{proc.stdout}{proc.stderr}")
+        return self.bootstrap
+
+    def restart(self, timeout_s: int = START_TIMEOUT_S) -> str:
+        """Stop the broker and start it again on the same data and ports."""
+        self.halt()
+        return self.resume(timeout_s)
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after a bounded wait); data stays for inspection."""

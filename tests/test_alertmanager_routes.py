@@ -270,6 +270,8 @@ ROUTE_CASES = [
     ("detection-lag", pipeline("ALPRDetectionLagHigh", "medium"), "platform-chat"),
     ("notifications", pipeline("ALPRNotificationsFailing", "high") | {"channel": "slack"}, "platform-chat"),
     ("created-missing", pipeline("ALPRAlertsCreatedSeriesMissing", "medium"), "platform-chat"),
+    ("policy-mismatch", pipeline("ALPRPolicyMismatch", "critical"), "platform-pager"),
+    ("input-topic-missing", pipeline("ALPRInputTopicMissing", "critical"), "platform-pager"),
     ("uncategorised", {"alertname": "SomethingElse", "severity": "critical"}, "alpr-webhook"),
 ]
 

@@ -76,6 +76,10 @@ CONTRACT_FAMILIES: dict[str, tuple[str, set[str]]] = {
     "alpr_policy_info": ("gauge", {"version"}),  # an Info metric, as the text format exposes it
     "alpr_prohibited_active_grants": ("gauge", {"owner", "jurisdiction"}),
     "alpr_prohibited_grant_oldest_since_timestamp_seconds": ("gauge", {"owner", "jurisdiction"}),
+    # Health of the worker itself (issue 8 items 8 and 11, issue 10 item 3).
+    "alpr_input_topic_missing": ("gauge", set()),
+    "alpr_policy_mismatch": ("gauge", set()),
+    "alpr_worker_ready": ("gauge", set()),
 }
 
 

@@ -93,4 +93,10 @@ class TestPatternSections:
         summary = (out / "summary.md").read_text()
         assert "## Who holds access now" in summary
         assert "## Repeat targets" in summary
+        report = (out / "report.html").read_text()
+        assert 'id="access-now"' in report
+        assert 'id="repeat-targets"' in report
+        assert "Texas Department of Public Safety" in report
+        assert "EXPARTNR" not in report
+        assert "officer-fl" not in report
         assert len(scenario.targets) == 8

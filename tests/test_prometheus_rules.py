@@ -47,6 +47,8 @@ CONTRACT_METRICS = {
     "alpr_consumer_lag_messages",
     "alpr_last_event_timestamp_seconds",
     "alpr_policy_info",
+    "alpr_input_topic_missing",
+    "alpr_policy_mismatch",
     "alpr_notifications_total",
 }
 # The pattern state gauges (issue 9, contract in TEAM.md), exported by the worker's pattern tables.

@@ -21,6 +21,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry, generate_latest
 
+import streams.worker
 from monitor.alerts import Alert, decode_alert
 from monitor.engine import Engine, load_engine
 from monitor.events import AccessEvent
@@ -668,11 +669,14 @@ class TestWorkerMetrics:
     ) -> None:
         """run_worker sets the last-event time to its start before serving /metrics: an idle new worker is not paged."""
         seen: list[float] = []
+        real_serve = streams.worker.serve_http
 
-        class Recording(WorkerMetrics):
-            def serve(self, host: str, port: int) -> Any:
-                seen.append(_sample(self.registry, "alpr_last_event_timestamp_seconds"))
-                return super().serve(host, port)
+        def recording_serve(host: str, port: int, registry: CollectorRegistry, health: Any) -> Any:
+            seen.append(_sample(registry, "alpr_last_event_timestamp_seconds"))
+            return real_serve(host, port, registry, health)
+
+        async def no_topic_check(self: Any) -> None:
+            pass
 
         class NoFaust:
             def __init__(self, app: Any, **_: Any) -> None:
@@ -681,7 +685,8 @@ class TestWorkerMetrics:
             def execute_from_commandline(self) -> None:
                 raise SystemExit(0)
 
-        monkeypatch.setattr("streams.worker.WorkerMetrics", Recording)
+        monkeypatch.setattr("streams.worker.serve_http", recording_serve)
+        monkeypatch.setattr("streams.worker.TopicCheck.check_or_report", no_topic_check)
         monkeypatch.setattr("streams.worker.faust.Worker", NoFaust)
         monkeypatch.setattr("streams.worker.pattern_partitions", lambda _: None)  # no broker to ask
         # The worker's GC tuning is for its own process, not for the test session's.

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Start a real single-node Kafka broker (KRaft, combined broker + controller) in the background.
 #
-# Usage: deploy/kafka/start.sh PORT DATA_DIR [CONTROLLER_PORT]
+# Usage: deploy/kafka/start.sh [--keep-data] PORT DATA_DIR [CONTROLLER_PORT]
+#   --keep-data      restart on the storage a previous start formatted in DATA_DIR (same cluster id,
+#                    topics, offsets): what a broker restart after a crash or an upgrade looks like.
+#                    Without it, storage is wiped and formatted with a fresh cluster id on every
+#                    start: a log dir formatted for another cluster id refuses to start.
 #   PORT             client listener on 127.0.0.1 (bootstrap address printed on success)
 #   DATA_DIR         created if missing; holds server.properties, kraft-logs/, logs/, kafka.pid.
-#                    Storage is wiped and formatted with a fresh cluster id on every start: a log
-#                    dir formatted for another cluster id refuses to start.
 #   CONTROLLER_PORT  KRaft controller listener (default PORT+1)
 # Environment (all optional):
 #   KAFKA_NUM_PARTITIONS  default partitions of auto-created topics (1)
+#   KAFKA_AUTO_CREATE_TOPICS  true (default) | false: whether a client's metadata request creates a
+#                         missing topic (managed clusters usually say false)
 #   KAFKA_START_TIMEOUT   seconds to wait for readiness (60)
 #   KAFKA_HEAP_OPTS       ("-Xms128m -Xmx512m")
 #   KAFKA_JVM_OPTS        extra JVM options (G1 with short pauses)
@@ -20,9 +24,14 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PORT DATA_DIR [CONTROLLER_PORT]" >&2
+    echo "usage: $0 [--keep-data] PORT DATA_DIR [CONTROLLER_PORT]" >&2
     exit 2
 }
+keep_data=0
+if [[ "${1:-}" == --keep-data ]]; then
+    keep_data=1
+    shift
+fi
 [[ $# -ge 2 && $# -le 3 ]] || usage
 port="$1"
 [[ "$port" =~ ^[0-9]+$ ]] || usage
@@ -40,6 +49,11 @@ pid_file="$data_dir/kafka.pid"
 log_dir="$data_dir/logs"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 num_partitions="${KAFKA_NUM_PARTITIONS:-1}"
+auto_create="${KAFKA_AUTO_CREATE_TOPICS:-true}"
+[[ "$auto_create" == true || "$auto_create" == false ]] || {
+    echo "start.sh: KAFKA_AUTO_CREATE_TOPICS must be true or false" >&2
+    exit 2
+}
 timeout="${KAFKA_START_TIMEOUT:-60}"
 read -ra heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 read -ra jvm_opts <<<"${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError}"
@@ -71,32 +85,51 @@ log_tail() {
     return 0
 }
 
-# Fresh storage every start (see header); keep nothing from a previous run.
-rm -rf "$data_dir/kraft-logs" "$log_dir" "$data_dir/cds-pending"
-mkdir -p "$log_dir"
+if ((keep_data)); then
+    # Restart on existing storage: the formatted log dir carries its cluster id (meta.properties).
+    if [[ ! -f "$data_dir/kraft-logs/meta.properties" ]]; then
+        echo "start.sh: --keep-data: no formatted storage in $data_dir/kraft-logs (start once without it)" >&2
+        exit 1
+    fi
+    rm -f "$data_dir/cds-pending"
+    mkdir -p "$log_dir"
+    # The previous run's logs stay beside the new ones (*.previous) for inspection.
+    for f in "$log_dir/kafka.out" "$log_dir/server.log"; do
+        [[ -f "$f" ]] && mv -f "$f" "$f.previous"
+    done
+fi
 
 template="$(<"$here/server.properties.template")"
 template="${template//@PORT@/$port}"
 template="${template//@CONTROLLER_PORT@/$controller_port}"
 template="${template//@LOG_DIRS@/$data_dir/kraft-logs}"
 template="${template//@NUM_PARTITIONS@/$num_partitions}"
-printf '%s\n' "$template" >"$data_dir/server.properties"
+template="${template//@AUTO_CREATE_TOPICS@/$auto_create}"
 
-# A Kafka cluster id is 16 random bytes, URL-safe base64 without padding; Kafka itself never
-# hands out ids starting with '-' (they read as options), so neither do we.
-cluster_id="-"
-while [[ "$cluster_id" == -* ]]; do
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-done
+if ((!keep_data)); then
+    # Fresh storage every start (see header); keep nothing from a previous run.
+    rm -rf "$data_dir/kraft-logs" "$log_dir" "$data_dir/cds-pending"
+    mkdir -p "$log_dir"
+    printf '%s\n' "$template" >"$data_dir/server.properties"
 
-# A short-lived JVM: quick-start flags. COLUMNS from some terminals/CI has crashed the tool's help
-# formatter, so it is removed from its environment.
-if ! env -u COLUMNS "$java" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "${common_opts[@]}" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties" --standalone \
-    >"$log_dir/format.log" 2>&1; then
-    echo "start.sh: formatting storage failed" >&2
-    log_tail >&2
-    exit 1
+    # A Kafka cluster id is 16 random bytes, URL-safe base64 without padding; Kafka itself never
+    # hands out ids starting with '-' (they read as options), so neither do we.
+    cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
+
+    # A short-lived JVM: quick-start flags. COLUMNS from some terminals/CI has crashed the tool's help
+    # formatter, so it is removed from its environment.
+    if ! env -u COLUMNS "$java" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "${common_opts[@]}" \
+        kafka.tools.StorageTool format -t "$cluster_id" -c "$data_dir/server.properties" --standalone \
+        >"$log_dir/format.log" 2>&1; then
+        echo "start.sh: formatting storage failed" >&2
+        log_tail >&2
+        exit 1
+    fi
+else
+    printf '%s\n' "$template" >"$data_dir/server.properties"
 fi
 
 cds_opts=()

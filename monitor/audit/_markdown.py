@@ -43,7 +43,11 @@ def render_markdown(tally: Tally, info: RunInfo, patterns: PatternFindings | Non
     inputs = ", ".join(md_text(item.path) for item in info.inputs)
     if inputs:
         lines.append(f"- Input: {inputs}")
-    lines += [f"- Policy version: `{info.policy_version}`", ""]
+    lines.append(f"- Policy version: `{info.policy_version}`")
+    for entry in info.no_state_law[:20]:
+        state = md_text(entry["state"] or "state unknown")
+        lines.append(f"- **{md_text(entry['owner'])} ({state}): {md_text(entry['note'])}**")
+    lines.append("")
 
     severities = ", ".join(f"{tally.by_severity[s]:,} {s}" for s in SEVERITY_ORDER if tally.by_severity[s]) or "none"
     lines += [
@@ -115,6 +119,21 @@ def render_markdown(tally: Tally, info: RunInfo, patterns: PatternFindings | Non
             f"{tally.reasons['missing']:,} missing, {tally.reasons['redacted']:,} redacted"
         )
     lines.append(f"- Retention breaches: {tally.events_by_kind['retention.exceeded']:,}")
+    retention, reach = tally.retention, tally.reach
+    if retention.periods:
+        days = ", ".join(f"{period:,}" for period in sorted(retention.periods))
+        lines.append(
+            f"- Searches reaching past the retention period ({days} days): {retention.past_period:,}; past it and "
+            f"the {retention.grace_days}-day grace: {retention.past_grace:,}"
+        )
+    if retention.furthest is not None:
+        lines.append(f"- Furthest reach back: {retention.furthest.value:,.0f} days")
+    if reach.networks:
+        lines.append(
+            f"- Searches of one network: {reach.searches - reach.many_networks - reach.networks_unknown:,}; "
+            f"of more than one: {reach.many_networks:,}"
+            + (f" (the widest {reach.most_networks.value:,.0f} networks)" if reach.most_networks else "")
+        )
     lines.append(f"- Malformed records: {totals.invalid:,} (file, line and reason in errors.csv)")
     for code, count in tally.errors_by_code.most_common(5):
         lines.append(f"  - {md_text(code)}: {count:,}")

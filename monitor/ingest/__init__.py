@@ -9,7 +9,7 @@ The format is detected from the header, or named:
 | name | what |
 |---|---|
 | `v1-jsonl` | v1 events as JSON lines (the `check` default; the fast path) |
-| `flock-network-audit` | Flock network or organisation audit, CSV or XLSX |
+| `flock-network-audit` | Flock network or organisation audit, CSV, XLSX or printed to PDF |
 | `flock-portal-audit` | Flock transparency-portal search audit (`id,userId,searchDate,cameraCount,reason`) |
 | `flock-event-log` | Flock event log: sharing grants, revocations, request decisions |
 | `flock-sharing-graph` | Flock sharing graph (`src_agency,external_agency,...`) |
