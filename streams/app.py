@@ -282,9 +282,6 @@ def _faust_defaults(settings: Settings) -> dict[str, Any]:
         "key_serializer": "raw",
         "value_serializer": "raw",
         "producer_acks": -1,  # all in-sync replicas
-        # A batch's pattern state goes to one changelog partition, and aiokafka keeps one request in flight
-        # per partition: at the default 16 KiB a thousand state writes wait out ~20 round trips in a row.
-        "producer_max_batch_size": 512 * 1024,
         "topic_disable_leader": True,  # no leader election topic: the app has no leader-only work
         "web_enabled": False,  # /metrics is served by prometheus-client, not Faust's web server
         "consumer_auto_offset_reset": "earliest",  # a new group starts at the oldest event, never skips
