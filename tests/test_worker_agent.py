@@ -688,6 +688,7 @@ class TestWorkerMetrics:
         monkeypatch.setattr("streams.worker.serve_http", recording_serve)
         monkeypatch.setattr("streams.worker.TopicCheck.check_or_report", no_topic_check)
         monkeypatch.setattr("streams.worker.faust.Worker", NoFaust)
+        monkeypatch.setattr("streams.worker.pattern_partitions", lambda _: None)  # no broker to ask
         # The worker's GC tuning is for its own process, not for the test session's.
         monkeypatch.setattr("gc.freeze", lambda: None)
         monkeypatch.setattr("gc.set_threshold", lambda *_: None)

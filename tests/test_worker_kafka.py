@@ -26,6 +26,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from conftest import PSEUDONYM_KEY, KnownStream, build_known_stream
 from kafka_broker import KafkaBroker, free_loopback_ports
 
@@ -138,6 +139,8 @@ def worker_factory(kafka_broker: KafkaBroker, tmp_path: Path) -> Iterator[Callab
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
             "ALPR_DATA_DIR": str(tmp_path / f"faust-{len(started)}"),
             "ALPR_LOG_FORMAT": "json",
+            # The rule path, exactly: the pattern detectors' alerts are tests/test_patterns_live_kafka.py's.
+            "ALPR_PATTERNS": "false",
             **settings,
         }
         worker = Worker(env, tmp_path / f"worker-{len(started)}.log")
@@ -197,7 +200,10 @@ async def _group_lag(bootstrap: str, group: str, topic: str) -> int:
     try:
         partitions = [TopicPartition(topic, p) for p in range(INPUT_PARTITIONS)]
         ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        except GroupCoordinatorNotAvailableError:  # the worker has not joined yet: nothing committed
+            committed = {}
         done = {tp: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0) for tp in partitions}
         return sum(ends[tp] - done[tp] for tp in partitions)
     finally:
