@@ -53,10 +53,16 @@ def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) ->
 def _pseudonymizer(settings: Any, *, required: bool) -> Any:
     from monitor.hashing import Pseudonymizer
 
+    # A missing or short key is unusable configuration: exit 2 (never restarted), not 1 or a traceback.
     if settings.pseudonym_key is not None:
-        return Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+        try:
+            return Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+        except ValueError as exc:  # the message names the setting, never the key
+            print(f"alpr-monitor: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     if required:
-        raise SystemExit("alpr-monitor: set ALPR_PSEUDONYM_KEY (16+ bytes) so plate and user hashes stay stable")
+        print("alpr-monitor: set ALPR_PSEUDONYM_KEY (16+ bytes) so plate and user hashes stay stable", file=sys.stderr)
+        raise SystemExit(2)
     print("alpr-monitor: ALPR_PSEUDONYM_KEY is not set; plate hashes use a one-off random key", file=sys.stderr)
     return Pseudonymizer(secrets.token_bytes(32))
 
@@ -193,6 +199,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
         from streams.produce import bootstrap_servers
         from streams.worker import run_worker
 
+        pseudonymizer = _pseudonymizer(settings, required=True)  # configuration first, before the broker
         # A TLS, SASL or ACL refusal would leave Faust retrying forever: name it and stop (exit 2).
         topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
         refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics, settings.app_id))
@@ -203,7 +210,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
 
         structlog.get_logger("cli").info("kafka connection", security=settings.kafka.describe())
 
-        return run_worker(settings, _pseudonymizer(settings, required=True))
+        return run_worker(settings, pseudonymizer)
     if args.command == "demo":
         from streams.demo import run_demo
 

@@ -213,3 +213,28 @@ class TestTopLevelHelp:
         assert "licence-plate" in text.lower() or "license plate" in text.lower()
         assert "lazily" not in text
         assert "above both" not in text
+
+
+class TestPseudonymKey:
+    @pytest.mark.parametrize(
+        ("command", "key"),
+        [("worker", None), ("worker", "too-short-key"), ("check", "too-short-key"), ("audit", "too-short-key")],
+    )
+    def test_missing_or_short_key_is_unusable_configuration(
+        self, tmp_path: Path, command: str, key: str | None
+    ) -> None:
+        """A missing (worker) or short pseudonym key exits 2 (do not restart) with a message, no traceback, no key."""
+        from tests.kafka_broker import free_loopback_ports
+
+        env = {k: v for k, v in ENV.items() if not k.startswith("ALPR_")}
+        env |= {"ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}", "ALPR_DATA_DIR": str(tmp_path)}
+        if key is not None:
+            env["ALPR_PSEUDONYM_KEY"] = key
+        path = tmp_path / "clean.jsonl"
+        path.write_text(line("a", "Alameda County CA SO") + "\n")
+        args = {"worker": [], "check": [str(path)], "audit": [str(path), "--out", str(tmp_path / "out")]}[command]
+        result = subprocess.run([sys.executable, "-m", "cli", command, *args], capture_output=True, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_PSEUDONYM_KEY" in result.stderr
+        assert b"too-short-key" not in result.stderr + result.stdout
