@@ -276,6 +276,44 @@ class TestHealthEndpoints:
             assert b"alpr_worker_ready" in response.read()
 
 
+def _closed_by_server(sock: Any) -> bool:
+    """Whether the server closed `sock` (False when it is still open after the socket's timeout)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+class TestHealthServerUnderIdleConnections:
+    def test_idle_connections_neither_pile_up_threads_nor_stay_open(
+        self, served: tuple[Health, FakeClock, int, CollectorRegistry]
+    ) -> None:
+        """Idle (slowloris) connections hold a bounded number of threads and are closed by the server."""
+        import socket
+        import threading
+
+        from streams.health import MAX_CONNECTIONS
+
+        _, _, port, _ = served
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(MAX_CONNECTIONS + 40)]
+        try:
+            for sock in idle:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request that never ends
+            # The last one is turned away at once: by then the server has taken every connection.
+            assert _closed_by_server(idle[-1])
+            assert threading.active_count() <= before + MAX_CONNECTIONS
+            assert all(_closed_by_server(sock) for sock in idle)  # the rest once idle too long
+        finally:
+            for sock in idle:
+                sock.close()
+        assert _get(port, "/healthz")[0] == 200
+
+
 class TestShutdownWatchdog:
     def test_expiry_exits_with_the_timeout_status(self) -> None:
         """An armed watchdog that is not disarmed ends the process with status 3 after its bound."""
