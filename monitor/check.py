@@ -25,7 +25,7 @@ from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.failures import exception_site, failure_of
-from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events
+from monitor.ingest import IngestError, IngestOptions, Item, RowError, Skipped, read_events
 
 __all__ = ["CheckSummary", "check_items", "run_check"]
 
@@ -84,6 +84,10 @@ def check_items(
         try:
             item = next(iterator)
         except StopIteration:
+            break
+        except IngestError as exc:  # the file is damaged past this point (a cut-short gzip): name it
+            summary.unreadable_inputs += 1
+            err.write(f"check: {exc}; the records after it were not judged\n")
             break
         except Exception as exc:  # a reader bug: stop this input, say so, never a traceback
             summary.unreadable_inputs += 1

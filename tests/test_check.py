@@ -122,6 +122,20 @@ class TestCheckNeverCrashes:
         assert b"7ABC123" not in result.stderr
         assert b"of shape of shape" not in result.stderr  # masked once, at decoding
 
+    @pytest.mark.parametrize("cut", [30, 200])
+    def test_cut_short_gzip_is_named_as_damaged(self, tmp_path: Path, cut: int) -> None:
+        """A gzip input cut short (in its header or mid-stream) is a damaged file named on stderr, never
+        an "internal error"; the events before the cut are judged; exit 2."""
+        import gzip
+
+        whole = gzip.compress("".join(line(f"e{n}", "Alameda County CA SO") + "\n" for n in range(200)).encode())
+        path = tmp_path / "events.jsonl.gz"
+        path.write_bytes(whole[:cut])
+        result = run_check(str(path))
+        assert result.returncode == 2, result.stderr
+        assert b"internal error" not in result.stderr
+        assert f"{path}: damaged or incomplete compressed data".encode() in result.stderr
+
     def test_year_edge_with_agreements_is_an_invalid_field(self, tmp_path: Path) -> None:
         """Year 0001 for an owner with sharing agreements is an invalid field, not an OverflowError in the engine."""
         policy = tmp_path / "policy.yaml"

@@ -125,10 +125,21 @@ def read_events(
             stream = _spooled(stream)
             opened.append(stream)
         items = _items(stream, label, head, chosen, options)
+    except _DAMAGED as exc:
+        _close(opened)
+        raise _damaged(label, exc) from None
     except BaseException:
         _close(opened)
         raise
-    return _closing(items, opened)
+    return _closing(items, opened, label)
+
+
+# What a damaged or cut-short gzip stream raises, at any read: the file's fault, not a reader bug.
+_DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _damaged(label: str, exc: BaseException) -> IngestError:
+    return IngestError(f"{label}: damaged or incomplete compressed data ({type(exc).__name__})")
 
 
 def _items(
@@ -166,9 +177,11 @@ def _spooled(stream: IO[bytes]) -> IO[bytes]:
     return cast(IO[bytes], spool)
 
 
-def _closing(items: Iterator[Item], opened: list[IO[bytes]]) -> Generator[Item, None, None]:
+def _closing(items: Iterator[Item], opened: list[IO[bytes]], label: str) -> Generator[Item, None, None]:
     try:
         yield from items
+    except _DAMAGED as exc:  # the records before it were read; the rest of the file cannot be
+        raise _damaged(label, exc) from None
     finally:
         _close(opened)
 
