@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from kafka_broker import KafkaBroker, free_loopback_ports
+from pydantic import SecretStr
 
 from cli import main
 from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity, alert_id_for, encode_alert
@@ -318,6 +319,27 @@ class TestDeliverer:
         assert bad in endpoint.acked("slack")
         assert report.dead == 1
         assert h.metrics.value("pagerduty", "failed") == 1
+
+    async def test_answer_echoing_the_request_never_reveals_a_secret(
+        self, endpoint: ScriptedEndpoint, client: httpx.AsyncClient
+    ) -> None:
+        """An endpoint whose error answer echoes the request (routing key, token) has the secrets cut from the
+        dead letter's detail and from the retry log."""
+        endpoint.script = lambda hit: Reply(
+            500 if hit.n == 1 else 400, body=f"bad request: routing_key={ROUTING_KEY} auth=Bearer s3cr3t-token"
+        )
+        targets = receivers(endpoint, ("pagerduty",))
+        targets = [replace(t, headers={"Authorization": SecretStr("Bearer s3cr3t-token")}) for t in targets]
+        h = harness(client, targets)
+
+        with structlog.testing.capture_logs() as logs:
+            await asyncio.wait_for(h.deliverer.deliver(batch([1])), DEADLINE_S)
+
+        [dead] = h.dead
+        assert "bad request" in dead.detail
+        for secret in (ROUTING_KEY, "s3cr3t-token"):
+            assert secret not in dead.detail
+            assert secret not in repr(logs)
 
     async def test_retry_limit_dead_letters_as_exhausted(
         self, endpoint: ScriptedEndpoint, client: httpx.AsyncClient
