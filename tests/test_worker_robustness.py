@@ -173,6 +173,26 @@ class TestOutputLimits:
         [entry] = {e["event"]: e for e in logs if e["log_level"] == "error" and "alert larger" in e["event"]}.values()
         assert (entry["topic"], entry["setting"]) == (settings.alerts_topic, "max.message.bytes")
 
+    async def test_alert_too_large_dead_letters_its_own_event_when_an_id_repeats(
+        self, tmp_path: Path, reference_engine: Engine
+    ) -> None:
+        """A clean event sharing the event id of a violation whose alert is too large cannot take its place on
+        the DLQ: the violation's own message is dead-lettered, never lost."""
+        producer = FakeProducer()
+        settings = Settings(app_id=f"limits-{tmp_path.name}", data_dir=tmp_path / "faust")
+        check = TopicCheck(settings)
+        check.limits = OutputLimits(alerts=600, dlq=1_048_588)
+        app = _app(settings, reference_engine, producer, topic_check=check)
+        stream = build_known_stream(reference_engine, 0)
+        federal = stream.by_key[b"k-federal"]
+        decoy = json.loads(stream.by_key[b"k-clean"])
+        decoy["event_id"] = json.loads(federal)["event_id"]
+        inputs = _consumer_messages(
+            settings.input_topic, [(b"decoy", json.dumps(decoy).encode()), (b"k-federal", federal)]
+        )
+        await asyncio.wait_for(app.consumer.handle_batch(inputs), AGENT_DEADLINE_S)
+        assert [(key, value) for key, value, _ in producer.topic(settings.dlq_topic)] == [(b"k-federal", federal)]
+
     def test_default_dead_letter_cap_is_unchanged_without_a_limit(self) -> None:
         """Without a known topic limit, dead letters keep up to MAX_DEAD_LETTER_BYTES of the original."""
         assert OutputLimits().dlq > MAX_DEAD_LETTER_BYTES
