@@ -18,6 +18,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -91,6 +92,33 @@ def _bound_shutdown(worker: Any, watchdog: ShutdownWatchdog) -> None:
     worker._schedule_shutdown = schedule_bounded
 
 
+def _tame_operator_signals(worker: Any, watcher: PolicyWatcher) -> None:
+    """After mode installs its handlers: SIGHUP checks the policy file now, SIGUSR1 and SIGUSR2 only log.
+
+    Left as they were, SIGHUP (a closed terminal, `systemctl reload`) killed the worker mid-batch, SIGUSR1
+    (a log-rotation convention) dumped every frame's local variables, raw events with plates and user
+    names, to the log, and SIGUSR2 opened pdb on the event loop, wedging it.
+    """
+    install = getattr(worker, "install_signal_handlers", None)
+    if install is None:
+        return
+
+    def ignored(name: str) -> None:
+        log.info("signal ignored", signal=name)
+
+    def reload_policy() -> None:
+        log.info("SIGHUP: checking the policy file now")
+        worker.add_future(watcher.poll())  # mode keeps and reaps the task
+
+    def install_tamed() -> None:
+        install()
+        worker.loop.add_signal_handler(signal.SIGHUP, reload_policy)
+        worker.loop.add_signal_handler(signal.SIGUSR1, ignored, "SIGUSR1")
+        worker.loop.add_signal_handler(signal.SIGUSR2, ignored, "SIGUSR2")
+
+    worker.install_signal_handlers = install_tamed
+
+
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     """Run the worker until a stop signal; return the process exit status."""
     install_repeat_limiter()
@@ -145,6 +173,7 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     worker.spinner = None  # it writes terminal escapes to stdout even when that is a pipe or a file
     watchdog = ShutdownWatchdog(settings.shutdown_timeout_seconds)
     _bound_shutdown(worker, watchdog)
+    _tame_operator_signals(worker, watcher)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:  # mode's Worker always leaves through sys.exit

@@ -498,3 +498,28 @@ class TestCompressedInput:
         await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
         alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
         assert _alert_pairs(alerts) == stream.alerts
+
+
+@pytest.mark.kafka
+class TestOperatorSignals:
+    async def test_hup_usr1_usr2_neither_stop_nor_dump_nor_debug(
+        self, kafka_broker: KafkaBroker, topics: Topics, worker_factory: Callable[..., Worker], reference_engine: Engine
+    ) -> None:
+        """SIGHUP, SIGUSR1 and SIGUSR2 (sent by logrotate or a terminal) leave the worker judging: no exit, no dump
+        of local variables (raw events) to the log, no debugger on the event loop; SIGTERM still stops it with 0."""
+        stream = build_known_stream(reference_engine, 0)
+        worker = worker_factory(topics)
+        half = len(stream.messages) // 2
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[:half])
+        await _wait_until(lambda: sum(worker.processed().values()) >= half, DRAIN_DEADLINE_S, worker, "first half")
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            worker.proc.send_signal(sig)
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[half:])
+        total = len(stream.messages)
+        await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
+        alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
+        assert _alert_pairs(alerts) == stream.alerts
+        assert worker.stop() == 0
+        log_text = worker.log_path.read_text(errors="replace")
+        assert "LOCAL VARIABLES" not in log_text
+        assert "debugger" not in log_text.lower()
