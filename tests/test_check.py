@@ -136,6 +136,15 @@ class TestCheckNeverCrashes:
         assert b"internal error" not in result.stderr
         assert f"{path}: damaged or incomplete compressed data".encode() in result.stderr
 
+    def test_concatenated_files_with_byte_order_marks_are_all_judged(self, tmp_path: Path) -> None:
+        """`cat a.jsonl b.jsonl` of two files that start with a BOM: the event after the second BOM is judged too."""
+        path = tmp_path / "joined.jsonl"
+        path.write_bytes(b"".join(b"\xef\xbb\xbf" + line(name, "FBI").encode() + b"\n" for name in ("a", "b")))
+        result = run_check(str(path))
+        assert result.returncode == 1, result.stderr
+        assert {decode_alert(raw).event_id for raw in result.stdout.splitlines()} == {"a", "b"}
+        assert b"0 invalid" in result.stderr
+
     def test_year_edge_with_agreements_is_an_invalid_field(self, tmp_path: Path) -> None:
         """Year 0001 for an owner with sharing agreements is an invalid field, not an OverflowError in the engine."""
         policy = tmp_path / "policy.yaml"
