@@ -28,6 +28,8 @@ or try it with no setup (`demo`). Plates and user names only ever appear as keye
 
 def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) -> Any:
     """The settings from flags and environment; unusable ones (Kafka security, a secret file) exit 2."""
+    from pydantic import ValidationError
+
     from monitor.kafka_security import KafkaSecurityError
     from monitor.secret_files import SecretFileError
     from monitor.settings import Settings
@@ -46,6 +48,11 @@ def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) ->
             check_usable(settings.kafka)  # TLS files and token hook load now, not at the first connection
     except (KafkaSecurityError, SecretFileError) as exc:
         print(f"alpr-monitor {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValidationError as exc:  # a bad ALPR_* value: exit 2 (never restarted), not a traceback and 1
+        for error in exc.errors(include_url=False, include_input=False):  # never echo a value: it may be a secret
+            name = "ALPR_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"alpr-monitor {args.command}: {name}: {error['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
     return settings
 

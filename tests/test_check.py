@@ -261,3 +261,22 @@ class TestPseudonymKey:
         assert b"Traceback" not in result.stderr
         assert b"ALPR_PSEUDONYM_KEY" in result.stderr
         assert b"too-short-key" not in result.stderr + result.stdout
+
+
+class TestUnusableSettings:
+    @pytest.mark.parametrize("command", ["worker", "check"])
+    @pytest.mark.parametrize(("variable", "value"), [("ALPR_METRICS_PORT", "abc"), ("ALPR_LOG_FORMAT", "xml")])
+    def test_bad_setting_exits_two_naming_the_variable(
+        self, tmp_path: Path, command: str, variable: str, value: str
+    ) -> None:
+        """A setting that does not validate exits 2 (do not restart) naming the variable, with no traceback."""
+        from tests.kafka_broker import free_loopback_ports
+
+        path = tmp_path / "clean.jsonl"
+        path.write_text(line("a", "Alameda County CA SO") + "\n")
+        env = {**ENV, variable: value, "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}"}
+        args = [str(path)] if command == "check" else []
+        result = subprocess.run([sys.executable, "-m", "cli", command, *args], capture_output=True, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert variable.encode() in result.stderr
