@@ -12,7 +12,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -49,12 +49,17 @@ def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) ->
     except (KafkaSecurityError, SecretFileError) as exc:
         print(f"alpr-monitor {args.command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    except ValidationError as exc:  # a bad ALPR_* value: exit 2 (never restarted), not a traceback and 1
-        for error in exc.errors(include_url=False, include_input=False):  # never echo a value: it may be a secret
-            name = "ALPR_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"alpr-monitor {args.command}: {name}: {error['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except ValidationError as exc:
+        _unusable_settings(args.command, "ALPR_", exc)
     return settings
+
+
+def _unusable_settings(command: str, prefix: str, exc: Any) -> NoReturn:
+    """A bad setting value: exit 2 (never restarted), not a traceback and 1 (a crash loop)."""
+    for error in exc.errors(include_url=False, include_input=False):  # never echo a value: it may be a secret
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        print(f"alpr-monitor {command}: {name}: {error['msg']}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _pseudonymizer(settings: Any, *, required: bool) -> Any:
@@ -229,13 +234,18 @@ def _cmd_streams(args: argparse.Namespace) -> int:
 
 def _cmd_notify(args: argparse.Namespace) -> int:
     """Per-violation notifier (streams/notifier.py): alerts topic -> webhook, Slack, PagerDuty."""
+    from pydantic import ValidationError
+
     from monitor.logging import configure_logging
     from monitor.notify import NotifierSettings
 
     settings = _settings(args, kafka=True, alerts_topic=args.alerts_topic)
     configure_logging(settings.log_format, settings.log_level)
     flags = {"config_path": args.config, "group_id": args.group, "metrics_port": args.notify_metrics_port}
-    notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})
+    try:
+        notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        _unusable_settings(args.command, "ALPR_NOTIFY_", exc)
     from streams.notifier import run_notifier
 
     return run_notifier(settings, notify)

@@ -280,3 +280,21 @@ class TestUnusableSettings:
         assert result.returncode == 2, result.stderr.decode()[-2000:]
         assert b"Traceback" not in result.stderr
         assert variable.encode() in result.stderr
+
+    def test_bad_notifier_setting_exits_two_naming_the_variable(self, tmp_path: Path) -> None:
+        """An ALPR_NOTIFY_* value that does not validate exits 2 naming the variable, with no traceback."""
+        from tests.kafka_broker import free_loopback_ports
+
+        config = tmp_path / "endpoints.yaml"
+        config.write_text("endpoints:\n  - name: w\n    kind: webhook\n    url: http://127.0.0.1:9/x\n")
+        env = {
+            **ENV,
+            "ALPR_NOTIFY_CONCURRENCY": "abc",
+            "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "notify", "--config", str(config)], capture_output=True, env=env, timeout=60
+        )
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_NOTIFY_CONCURRENCY" in result.stderr
