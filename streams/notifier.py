@@ -549,6 +549,8 @@ async def _serve(notifier: Notifier) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP (a closed terminal, `systemctl reload`) would otherwise kill the notifier mid-delivery.
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("signal ignored", signal="SIGHUP"))
     settings, notify = notifier.settings, notifier.notify
     servers = bootstrap_servers(settings.broker)
     # A TLS, SASL or ACL refusal is configuration (exit 2, do not restart), not an outage.

@@ -775,7 +775,8 @@ class TestNotifyCommand:
     async def test_runs_serves_metrics_and_stops_on_sigterm(
         self, topics: Topics, endpoint: ScriptedEndpoint, tmp_path: Path
     ) -> None:
-        """`alpr-monitor notify` delivers, counts alpr_notifications_total on /metrics, and exits 0 on SIGTERM."""
+        """`alpr-monitor notify` delivers, counts alpr_notifications_total on /metrics, survives SIGHUP and exits 0
+        on SIGTERM."""
         config = _write_config(tmp_path / "endpoints.yaml", endpoint.url("webhook"))
         offsets = await topics.produce_alerts(range(3))
         [metrics_port] = free_loopback_ports(1)
@@ -802,6 +803,9 @@ class TestNotifyCommand:
         )
         try:
             await topics.wait_committed(3)
+            proc.send_signal(signal.SIGHUP)  # a closed terminal: logged, the notifier goes on
+            offsets |= await topics.produce_alerts(range(3, 5))
+            await topics.wait_committed(5)
             async with httpx.AsyncClient() as http:
                 text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         finally:
@@ -809,6 +813,6 @@ class TestNotifyCommand:
             _, stderr = await asyncio.wait_for(proc.communicate(), DEADLINE_S)
         assert proc.returncode == 0, stderr.decode()[-2000:]
         assert endpoint.acked("webhook") == Counter(dict.fromkeys(offsets, 1))
-        assert 'alpr_notifications_total{channel="webhook",outcome="delivered"} 3.0' in text
+        assert 'alpr_notifications_total{channel="webhook",outcome="delivered"} 5.0' in text
         assert 'alpr_notifications_total{channel="pagerduty",outcome="delivered"} 0.0' in text
         assert b'"notifier stopped"' in stderr
