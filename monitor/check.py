@@ -127,20 +127,38 @@ def check_items(
 def run_check(engine: Engine, paths: list[str], fmt: str | None, options: IngestOptions) -> tuple[int, CheckSummary]:
     """Run `check` over paths ("-" is standard input); returns the exit status and the summary."""
     # Every input is opened (and its format detected) before any record is judged, so an unusable file
-    # stops the run with status 2 before a single alert is written.
-    opened: list[Iterator[Item]] = []
-    try:
-        for path in paths or ["-"]:
-            opened.append(read_events(path, fmt, options))
-    except BaseException:
-        for items in opened:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-        raise
+    # stops the run with status 2 before a single alert is written. Each file is closed again at once and
+    # reopened for judging: holding them all open failed past the open-file limit (often 1,024), so
+    # `check logs/*.jsonl` over a few years of daily files refused everything.
+    inputs = paths or ["-"]
+    stdin: Iterator[Item] | None = None  # standard input cannot be opened twice: it stays open
+    for path in inputs:
+        try:
+            items: Iterator[Item] = read_events(path, fmt, options)
+        except BaseException:
+            _close(stdin)
+            raise
+        if str(path) == "-" and stdin is None:
+            stdin = items
+        else:
+            _close(items)
     summary = CheckSummary()
-    for items in opened:  # one input at a time, so a reader failing stops only its own input
-        part = check_items(engine, items, sys.stdout.buffer, sys.stderr)
-        summary.merge(part)
+    for path in inputs:  # one input at a time, so a reader failing stops only its own input
+        if str(path) == "-" and stdin is not None:
+            items, stdin = stdin, None
+        else:
+            try:
+                items = read_events(path, fmt, options)
+            except IngestError as exc:  # changed or removed since it was checked
+                summary.unreadable_inputs += 1
+                sys.stderr.write(f"check: {exc}\n")
+                continue
+        summary.merge(check_items(engine, items, sys.stdout.buffer, sys.stderr))
     sys.stdout.buffer.flush()
     return summary.exit_status(), summary
+
+
+def _close(items: Iterator[Item] | None) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()

@@ -80,6 +80,29 @@ class TestCheckCommand:
         assert result.returncode == 2
         assert b"alpr-monitor" in result.stderr
 
+    def test_more_files_than_open_file_limit(self, tmp_path: Path) -> None:
+        """`check logs/*.jsonl` over more files than the process may hold open (1,024 is common) judges them all."""
+        import resource
+
+        paths = []
+        for index in range(300):
+            path = tmp_path / f"day-{index:03d}.jsonl"
+            path.write_text(line(f"e{index}", "FBI") + "\n")
+            paths.append(str(path))
+
+        def few_files() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "check", *paths],
+            capture_output=True,
+            env=ENV,
+            timeout=120,
+            preexec_fn=few_files,
+        )
+        assert result.returncode == 1, result.stderr.decode()[-2000:]
+        assert b"300 events (0 clean, 300 alerted)" in result.stderr
+
     def test_unusable_second_input_stops_before_any_alert(self, tmp_path: Path) -> None:
         """With a readable first file and a missing second one, nothing is judged and the exit status is 2."""
         path = tmp_path / "events.jsonl"
