@@ -215,6 +215,24 @@ class TestBadInput:
         assert figures["totals"]["events"] == len(GRAPH_ROWS) - 1
         assert "Malformed records: 1" in (tmp_path / "out" / "report.html").read_text()
 
+    @pytest.mark.parametrize("parallel", [False, True])
+    def test_more_files_than_the_open_file_limit(self, engine: Engine, tmp_path: Path, parallel: bool) -> None:
+        """An audit over more files than the process may hold open (1,024 is common) judges every one."""
+        import resource
+
+        paths = []
+        for index in range(300):
+            path = tmp_path / f"day-{index:03d}.jsonl"
+            path.write_text(query(f"e{index}", {"agency": "FBI"}, "burglary", PLATES[0]) + "\n")
+            paths.append(path)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        try:
+            figures = audit(engine, paths, tmp_path / "out", parallel=parallel)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert figures["totals"]["events"] == 300
+
     def test_cli_exit_status(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """The command exits 1 with findings, 0 without, and 2 when a file cannot be used."""
         monkeypatch.setenv("ALPR_PSEUDONYM_KEY", KEY.decode())

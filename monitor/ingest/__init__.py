@@ -32,13 +32,14 @@ from monitor.ingest._model import (
     Skipped,
     UnknownFormat,
 )
-from monitor.ingest._read import ADAPTERS, adapter_named, detect_format, known_formats, read_events
+from monitor.ingest._read import ADAPTERS, ClosingItems, adapter_named, detect_format, known_formats, read_events
 from monitor.ingest._tally import Tally
 
 __all__ = [
     "ADAPTERS",
     "Adapter",
     "BadHeader",
+    "ClosingItems",
     "IngestError",
     "IngestOptions",
     "Item",

@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
@@ -99,9 +99,7 @@ def _detect_xlsx(stream: IO[bytes], path: str) -> Adapter:
                         f"one of: {', '.join(_BY_NAME)}")  # fmt: skip
 
 
-def read_events(
-    path: str | Path, fmt: str | None = None, options: IngestOptions | None = None
-) -> Generator[Item, None, None]:
+def read_events(path: str | Path, fmt: str | None = None, options: IngestOptions | None = None) -> ClosingItems:
     """Stream the items (events, row errors, skipped records) of one file; `"-"` reads standard input.
 
     The format is `fmt` when given, else detected from the header. The file is opened, the format chosen
@@ -131,7 +129,7 @@ def read_events(
     except BaseException:
         _close(opened)
         raise
-    return _closing(items, opened, label)
+    return ClosingItems(items, opened, label)
 
 
 # What a damaged or cut-short gzip stream raises, at any read: the file's fault, not a reader bug.
@@ -177,13 +175,37 @@ def _spooled(stream: IO[bytes]) -> IO[bytes]:
     return cast(IO[bytes], spool)
 
 
-def _closing(items: Iterator[Item], opened: list[IO[bytes]], label: str) -> Generator[Item, None, None]:
-    try:
-        yield from items
-    except _DAMAGED as exc:  # the records before it were read; the rest of the file cannot be
-        raise _damaged(label, exc) from None
-    finally:
-        _close(opened)
+class ClosingItems(Iterator[Item]):
+    """The items of one file; its streams close when the items end, fail, or `close()` is called.
+
+    A class, not a generator: `close()` on a generator that never started skips its `finally`, so a file
+    checked and put aside kept its descriptor until garbage collection.
+    """
+
+    def __init__(self, items: Iterator[Item], opened: list[IO[bytes]], label: str) -> None:
+        self._items = items
+        self._opened = opened
+        self._label = label
+
+    def __next__(self) -> Item:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self.close()
+            raise
+        except _DAMAGED as exc:  # the records before it were read; the rest of the file cannot be
+            self.close()
+            raise _damaged(self._label, exc) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+        _close(self._opened)
+        self._opened = []
 
 
 def _close(opened: list[IO[bytes]]) -> None:
@@ -196,4 +218,4 @@ def known_formats() -> list[str]:
     return list(_BY_NAME)
 
 
-__all__ = ["ADAPTERS", "adapter_named", "detect_format", "known_formats", "read_events"]
+__all__ = ["ADAPTERS", "ClosingItems", "adapter_named", "detect_format", "known_formats", "read_events"]
