@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -92,14 +93,14 @@ def _engine(settings: Any, pseudonymizer: Any) -> Any:
 
 
 def _ingest_options(args: argparse.Namespace) -> Any:
-    from datetime import datetime
 
     from monitor.events import Owner, Requester
     from monitor.ingest import IngestOptions
 
     owner = Owner(agency=args.owner, state=args.owner_state) if args.owner else None
     requester = Requester(agency=args.default_requester) if args.default_requester else None
-    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    times = _as_of(args)
+    as_of = times[0] if len(times) == 1 else None
     return IngestOptions(
         owner=owner,
         default_requester=requester,
@@ -110,6 +111,11 @@ def _ingest_options(args: argparse.Namespace) -> Any:
     )
 
 
+def _as_of(args: argparse.Namespace) -> list[datetime]:
+    """`--as-of` as given: once for every file, or once per snapshot with `--snapshots`."""
+    return [datetime.fromisoformat(value) for value in args.as_of or []]
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from monitor.check import run_check
     from monitor.ingest import IngestError
@@ -117,7 +123,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
     try:
-        status, summary = run_check(engine, args.paths, args.format, _ingest_options(args))
+        status, summary = run_check(
+            engine,
+            args.paths,
+            args.format,
+            _ingest_options(args),
+            patterns=not args.no_patterns,
+            snapshots=_as_of(args) if args.snapshots else None,
+        )
     except (IngestError, OSError) as exc:
         print(f"alpr-monitor check: cannot read the input: {exc}", file=sys.stderr)
         return 2
@@ -131,9 +144,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings, _pseudonymizer(settings, required=False))
-    run = AuditRun(engine, Path(args.out), owner=args.owner)
+    run = AuditRun(
+        engine, Path(args.out), owner=args.owner, retention_days=args.retention_days, patterns=not args.no_patterns
+    )
     try:
-        run.audit_files(args.paths or ["-"], args.format, _ingest_options(args))
+        if args.snapshots:
+            from monitor.ingest import read_snapshots
+
+            run.consume(read_snapshots(args.paths, args.format, _ingest_options(args), _as_of(args)))
+        else:
+            run.audit_files(args.paths or ["-"], args.format, _ingest_options(args))
     except (IngestError, OSError) as exc:
         print(f"alpr-monitor audit: cannot read the input: {exc}", file=sys.stderr)
         return 2
@@ -251,6 +271,9 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     return run_notifier(settings, notify)
 
 
+SNAPSHOTS_HELP = "the files are consecutive snapshots of one sharing list: who appears is granted, who goes revoked"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alpr-monitor", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,7 +292,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--owner", help="owner agency, for exports that do not name it")
         sub.add_argument("--owner-state", help="owner's two-letter state")
         sub.add_argument("--default-requester", help="requester agency for rows that name none (org audits)")
-        sub.add_argument("--as-of", help="ISO date a sharing list was observed (lists carry no per-row time)")
+        sub.add_argument(
+            "--as-of",
+            action="append",
+            help="ISO date a sharing list was observed (lists carry no per-row time); with --snapshots, once per file",
+        )
         sub.add_argument("--assume-tz", default="UTC", help="zone for timestamps written without one")
         sub.add_argument("--encoding", default="utf-8", help="text encoding of CSV and text exports")
         sub.add_argument("--source-vendor", help="override source.vendor (white-label resellers)")
@@ -277,12 +304,21 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="judge events in files; alerts as JSON lines on stdout")
     common(check, kafka=False)
     input_options(check)
+    check.add_argument(
+        "--no-patterns", action="store_true", help="judge each event alone (no pattern detectors over time)"
+    )
+    check.add_argument("--snapshots", action="store_true", help=SNAPSHOTS_HELP)
     check.set_defaults(handler=_cmd_check)
 
     audit = commands.add_parser("audit", help="judge whole exports; write findings and a report to a directory")
     common(audit, kafka=False)
     input_options(audit)
+    audit.add_argument("--snapshots", action="store_true", help=SNAPSHOTS_HELP)
+    audit.add_argument("--no-patterns", action="store_true", help="no pattern detectors (no pattern sections)")
     audit.add_argument("--out", required=True, help="directory for report.html, summary.md, findings and errors")
+    audit.add_argument(
+        "--retention-days", type=int, help="retention period searches are measured against (default: the policy's)"
+    )
     audit.set_defaults(handler=_cmd_audit)
 
     worker = commands.add_parser("worker", help="run the live Faust worker")

@@ -10,6 +10,7 @@ import msgspec
 
 __all__ = [
     "KINDS",
+    "PATTERN_KINDS",
     "SEVERITIES",
     "Alert",
     "AlertOwner",
@@ -39,6 +40,22 @@ KINDS: tuple[str, ...] = (
     "sharing.unreviewed",
     "sharing.no_agreement",
     "retention.exceeded",
+    # v1.2 (additive): the owner-policy baseline.
+    "purpose.not_permitted",
+    "search.too_wide",
+    # Contract v1.1: patterns over time, raised by the stateful detectors in monitor.patterns.
+    "sharing.standing_access",
+    "misuse.repeat_target",
+    "misuse.isolated_session",
+    "volume.new_requester",
+    "volume.surge",
+)
+PATTERN_KINDS: tuple[str, ...] = (
+    "sharing.standing_access",
+    "misuse.repeat_target",
+    "misuse.isolated_session",
+    "volume.new_requester",
+    "volume.surge",
 )
 
 

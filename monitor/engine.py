@@ -8,6 +8,7 @@ by value (agency names, reasons), because real traffic repeats both endlessly.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,15 +25,24 @@ from monitor.hashing import Pseudonymizer
 from monitor.jurisdiction import AgencyClass, AgencyResolver, Confidence, RegistryEntry, Resolution, state_code
 from monitor.policy import Agreement, Declaration, KnownAgency, OwnerPolicy, Policy, PolicyError, load_policy
 from monitor.purpose import Certainty, PurposeCategory, PurposeHit, classify_purpose, is_redacted
-from monitor.rules.conditions import ConditionError, Predicate, compile_condition
+from monitor.retention import RETENTION_GRACE_DAYS, past_retention, reach_seconds
+from monitor.rules.conditions import ConditionError, Predicate, compile_condition, operands, retention_periods
 from monitor.rules.pack import CompiledRule, Pack, load_builtin_packs
 
-__all__ = ["Engine", "OwnerContext", "load_engine", "mask_identifiers", "relative_jurisdiction"]
+__all__ = [
+    "NO_STATE_LAW",
+    "RETENTION_GRACE_DAYS",
+    "Assessment",
+    "Engine",
+    "OwnerContext",
+    "load_engine",
+    "mask_identifiers",
+    "relative_jurisdiction",
+    "search_figures",
+]
 
 UNLISTED_OWNER = "other"
-# Purges run daily and search forms offer "last N days": a search reaching a day past the period is
-# ordinary use; more than that means data was kept too long.
-RETENTION_GRACE_DAYS = 1
+NO_STATE_LAW = "no state law pack: only the owner policy was checked"
 _MAX_CACHED_JUDGEMENTS = 200_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -104,7 +114,7 @@ def _registry_entries(entries: Iterable[KnownAgency]) -> list[RegistryEntry]:
 
 PurposeProfile = tuple[frozenset[str], frozenset[str], bool]
 _NO_PURPOSE: PurposeProfile = (frozenset(), frozenset(), False)
-_PER_EVENT_EVIDENCE = ("purpose.", "retention.")
+_PER_EVENT_EVIDENCE = ("purpose.", "retention.", "search.")
 # Exports that never carry the plate or search type: their absence there is the export's, not the log's.
 _LOGS_WITHOUT_QUERY_DATA = frozenset({"portal_search_audit"})
 
@@ -146,9 +156,13 @@ class _Key(NamedTuple):
     missing: frozenset[str]
     purpose: PurposeProfile
     sharing: Sharing | None
-    retention_exceeded: bool
+    retention_past: frozenset[int]
     agreement_on_file: bool
     declaration_on_file: bool
+    offense_type_outside_owner_list: bool
+    search_networks_over_owner_limit: bool
+    search_type_prohibited_by_owner: bool
+    laws_in_force: int  # how many of the owner's in-force dates the event is on or after
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +172,8 @@ class _Judgement:
     facts: Facts
     decided_by: Resolution
     beneficiary: Resolution | None
-    templates: tuple[tuple[CompiledRule, Alert | None], ...]
+    # (rule, alert template or None when built per event, citations of the baseline rules it superseded)
+    templates: tuple[tuple[CompiledRule, Alert | None, tuple[str, ...]], ...]
 
 
 @dataclass(slots=True)
@@ -177,6 +192,52 @@ class OwnerContext:
     agreements: dict[str, list[_Dated]] = field(default_factory=dict)
     declarations: dict[str, list[_Dated]] = field(default_factory=dict)
     exceptions: dict[str, Predicate] = field(default_factory=dict)
+    # The owner-policy baseline. An owner not in the policy file gets the defaults: purposes checked.
+    agency: str = ""
+    listed: bool = False
+    state_packs: tuple[str, ...] = ()
+    requires_purpose: bool = True
+    requires_informative_purpose: bool = True
+    requires_case_number: bool = False
+    allowed_offense_types: frozenset[str] | None = None
+    max_networks: int | None = None
+    prohibited_search_types: frozenset[str] = frozenset()
+    # Every retention period a rule or the owner's policy tests searches against, smallest first.
+    retention_periods: tuple[int, ...] = ()
+    # Rule citations as this owner's alerts carry them (its own policy document in place of the generic one).
+    citations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Days laws of its packs came into force, sorted; and the first day any state law pack is in force.
+    in_force_dates: tuple[date, ...] = ()
+    state_law_from: date | None = None
+
+    def finish(self, document: str | None = None) -> OwnerContext:
+        """Derive the retention periods and the per-owner citations from the rules; returns self."""
+        periods = {rule.retention_days for rule in self.rules if rule.retention_days is not None}
+        if self.retention_days is not None:
+            periods.add(self.retention_days)
+        self.retention_periods = tuple(sorted(periods))
+        self.in_force_dates = tuple(sorted({rule.in_force_from for rule in self.rules if rule.in_force_from}))
+        if document is not None:
+            for rule in self.rules:
+                if rule.owner_document:
+                    cited = list(rule.citations)
+                    for index in rule.owner_document:
+                        cited[index] = document
+                    self.citations[rule.id] = tuple(dict.fromkeys(cited))
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """An event's alerts with what the engine established on the way: what the pattern detectors build on.
+
+    `via_beneficiary`: the recipient class is that of the party a proxy acted for, not the requester's own.
+    """
+
+    alerts: list[Alert]
+    context: OwnerContext
+    facts: Facts
+    via_beneficiary: bool
 
 
 class Engine:
@@ -208,10 +269,16 @@ class Engine:
                 self._listed_by_name[owner.ori] = context
         self._unlisted: dict[tuple[str, str | None, str | None], OwnerContext] = {}
         self._judgements: dict[_Key, _Judgement] = {}
+        self._without_state_law: dict[tuple[str, str | None, bool, date | None], None] = {}
 
     @property
     def version(self) -> str:
         return self.policy.version
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed hash the engine's alerts use for plates and users (pattern state uses the same)."""
+        return self._pseudonymizer
 
     @property
     def owner_ids(self) -> tuple[str, ...]:
@@ -220,22 +287,19 @@ class Engine:
 
     # -- owners ---------------------------------------------------------------------------------
 
-    def _rules_for(
-        self, state: str | None, names: Iterable[str], explicit: list[str] | None, where: str
-    ) -> tuple[CompiledRule, ...]:
+    def _packs_for(self, state: str | None, names: Iterable[str], explicit: list[str] | None, where: str) -> list[Pack]:
         if explicit is not None:
             missing = [name for name in explicit if name not in self.packs]
             if missing:
                 raise PolicyError(f"{where}: unknown packs {missing}; known: {sorted(self.packs)}")
-            chosen = [self.packs[name] for name in explicit]
-        else:
-            names = list(names)
-            chosen = [pack for pack in self.packs.values() if pack.applies_to(state, names)]
-        return tuple(rule for pack in chosen for rule in pack.rules)
+            return [self.packs[name] for name in explicit]
+        names = list(names)
+        return [pack for pack in self.packs.values() if pack.applies_to(state, names)]
 
     def _listed_context(self, owner: OwnerPolicy) -> OwnerContext:
         where = f"{self.policy.source}: owner {owner.id}"
-        rules = self._rules_for(owner.state, owner.names, owner.packs, where)
+        packs = self._packs_for(owner.state, owner.names, owner.packs, where)
+        rules = tuple(rule for pack in packs for rule in pack.rules)
         rule_ids = {rule.id for rule in rules}
         exceptions: dict[str, list[object]] = {}
         for exception in owner.exceptions:
@@ -249,6 +313,14 @@ class Engine:
             }
         except ConditionError as exc:
             raise PolicyError(f"{where}: {exc}") from None
+        unknown_periods = (
+            {days for conditions in exceptions.values() for item in conditions for days in retention_periods(item)}
+            - {rule.retention_days for rule in rules}
+            - {owner.retention_days}
+        )
+        if unknown_periods:
+            # A reach is judged only against periods some rule of the owner names; others would never match.
+            raise PolicyError(f"{where}: exceptions test retention periods no rule uses: {sorted(unknown_periods)}")
         registry = [
             *_registry_entries(owner.agreements),
             *_registry_entries(owner.declarations),
@@ -267,7 +339,21 @@ class Engine:
             agreements=_index(owner.agreements),
             declarations=_index(owner.declarations),
             exceptions=compiled,
-        )
+            agency=owner.agency,
+            listed=True,
+            state_packs=tuple(pack.name for pack in packs if pack.is_state_law),
+            state_law_from=_state_law_from(packs),
+            requires_purpose=owner.requires_purpose,
+            requires_informative_purpose=owner.requires_informative_purpose,
+            requires_case_number=owner.requires_case_number,
+            allowed_offense_types=(
+                None
+                if owner.allowed_offense_types is None
+                else frozenset(name.strip().casefold() for name in owner.allowed_offense_types)
+            ),
+            max_networks=owner.max_networks,
+            prohibited_search_types=frozenset(name.strip().casefold() for name in owner.prohibited_search_types),
+        ).finish(owner.policy_document.render() if owner.policy_document else None)
 
     def owner_context(self, event: AccessEvent) -> OwnerContext:
         """The owner's context: from the policy when listed (by ORI or name), else derived from the event."""
@@ -284,8 +370,17 @@ class Engine:
                 found = self._global_resolver.resolve(owner.agency, owner.ori)
                 if found.agency_class is AgencyClass.STATE_LOCAL and found.confidence is not Confidence.LOW:
                     state = found.state
-            rules = self._rules_for(state, (owner.agency,), None, "")
-            context = OwnerContext(UNLISTED_OWNER, state, rules, self._home_resolver(state))
+            packs = self._packs_for(state, (owner.agency,), None, "")
+            rules = tuple(rule for pack in packs for rule in pack.rules)
+            context = OwnerContext(
+                UNLISTED_OWNER,
+                state,
+                rules,
+                self._home_resolver(state),
+                agency=owner.agency,
+                state_packs=tuple(pack.name for pack in packs if pack.is_state_law),
+                state_law_from=_state_law_from(packs),
+            ).finish()
             if len(self._unlisted) < 100_000:
                 self._unlisted[key] = context
         return context
@@ -306,14 +401,26 @@ class Engine:
         profile), so facts and fired rules are computed once per distinct key, not once per event."""
         requester = event.requester
         query = event.query
-        retention_exceeded = agreement = declaration = False
+        agreement = declaration = False
+        offense_outside = networks_over = type_prohibited = False
+        retention_past: frozenset[int] = frozenset()
         profile = _NO_PURPOSE
         if query is not None:
             if event.event_type == "query":
                 profile = purpose_profile(query.reason)
-            if context.retention_days is not None and query.time_frame_start is not None:
-                reach = (event.occurred_at - query.time_frame_start).total_seconds()
-                retention_exceeded = reach > (context.retention_days + RETENTION_GRACE_DAYS) * 86_400
+            if context.retention_periods and query.time_frame_start is not None:
+                reach = reach_seconds(event)
+                retention_past = frozenset(days for days in context.retention_periods if past_retention(reach, days))
+            allowed = context.allowed_offense_types
+            if allowed is not None and query.offense_type and not is_redacted(query.offense_type):
+                offense_outside = query.offense_type.strip().casefold() not in allowed
+            if context.max_networks is not None and query.networks_searched is not None:
+                networks_over = query.networks_searched > context.max_networks
+            if context.prohibited_search_types and query.search_type:
+                type_prohibited = query.search_type.strip().casefold() in context.prohibited_search_types
+        laws_in_force = 0
+        if context.in_force_dates:
+            laws_in_force = bisect_right(context.in_force_dates, event.occurred_at.astimezone(UTC).date())
         if context.agreements or context.declarations:
             # Agreement dates are UTC calendar days, whatever offset the event was written with.
             day = event.occurred_at.astimezone(UTC).date()
@@ -336,9 +443,13 @@ class Engine:
             _missing_elements(event) if event.event_type == "query" else frozenset(),
             profile,
             event.sharing,
-            retention_exceeded,
+            retention_past,
             agreement,
             declaration,
+            offense_outside,
+            networks_over,
+            type_prohibited,
+            laws_in_force,
         )
 
     def _facts(
@@ -383,11 +494,19 @@ class Engine:
             sharing_command_review=sharing.command_review if sharing else None,
             agreement_on_file=key.agreement_on_file,
             declaration_on_file=key.declaration_on_file,
-            retention_exceeded=key.retention_exceeded,
+            retention_exceeded=context.retention_days is not None and context.retention_days in key.retention_past,
             owner_requires_agreement=context.requires_agreement,
             owner_prohibits_group_approval=context.prohibits_group_approval,
             owner_requires_command_review=context.requires_command_review,
             purpose_prohibited_by_owner=(purpose | purpose_weak) & context.prohibited_purposes,
+            retention_past=key.retention_past,
+            owner_requires_purpose=context.requires_purpose,
+            owner_requires_informative_purpose=context.requires_informative_purpose,
+            owner_requires_case_number=context.requires_case_number,
+            owner_prohibited_purposes=context.prohibited_purposes,
+            offense_type_outside_owner_list=key.offense_type_outside_owner_list,
+            search_networks_over_owner_limit=key.search_networks_over_owner_limit,
+            search_type_prohibited_by_owner=key.search_type_prohibited_by_owner,
         )
         return facts, decided_by, beneficiary
 
@@ -396,20 +515,35 @@ class Engine:
     def _evaluate(self, event: AccessEvent, context: OwnerContext, key: _Key) -> _Judgement:
         """Facts, fired rules and alert templates for every event with this key."""
         facts, decided_by, beneficiary = self._facts(event, context, key)
+        in_force = context.in_force_dates[: key.laws_in_force]
         fired = [
             rule
             for rule in context.rules
-            if rule.when(facts)
+            if (rule.in_force_from is None or rule.in_force_from in in_force)
+            and rule.when(facts)
             and not rule.exception(facts)
             and not (rule.id in context.exceptions and context.exceptions[rule.id](facts))
         ]
+        # A statute's or local rule's finding replaces the baseline's on the same point, and cites it too.
+        fired_ids = {rule.id: rule for rule in fired}
+        also: dict[str, tuple[str, ...]] = {}
+        for rule in fired:
+            replaced = [fired_ids[rule_id] for rule_id in sorted(rule.supersedes) if rule_id in fired_ids]
+            if replaced:
+                also[rule.id] = tuple(
+                    citation for other in replaced for citation in context.citations.get(other.id, other.citations)
+                )
+        if also:
+            superseded = {rule_id for rule in fired if rule.id in also for rule_id in rule.supersedes}
+            fired = [rule for rule in fired if rule.id not in superseded]
         templates = tuple(
-            # Purpose and retention evidence quote each event's own reason or time frame: built per event.
+            # Purpose, retention and search evidence quote each event's own values: built per event.
             (
                 rule,
                 None
                 if rule.kind.startswith(_PER_EVENT_EVIDENCE)
-                else self._alert(event, context, facts, rule, decided_by, beneficiary, _EPOCH),
+                else self._alert(event, context, facts, rule, decided_by, beneficiary, _EPOCH, also.get(rule.id, ())),
+                also.get(rule.id, ()),
             )
             for rule in fired
         )
@@ -417,6 +551,10 @@ class Engine:
 
     def _judgement(self, event: AccessEvent) -> tuple[OwnerContext, _Judgement]:
         context = self.owner_context(event)
+        if not context.state_packs:
+            self._note_without_state_law(context)
+        elif context.state_law_from is not None and event.occurred_at.astimezone(UTC).date() < context.state_law_from:
+            self._note_without_state_law(context, context.state_law_from)
         key = self._judgement_key(event, context)
         judgement = self._judgements.get(key)
         if judgement is None:
@@ -426,6 +564,27 @@ class Engine:
             self._judgements[key] = judgement
         return context, judgement
 
+    def _note_without_state_law(self, context: OwnerContext, law_from: date | None = None) -> None:
+        entry = (context.agency, context.state, context.listed, law_from)
+        if entry not in self._without_state_law and len(self._without_state_law) < 1_000:
+            self._without_state_law[entry] = None
+
+    def owners_without_state_law(self) -> list[dict[str, object]]:
+        """Owners judged so far for whom no state law pack applied (only owner policy and local packs ran), or
+        none was in force yet on some events' dates (`state_law_from` then says since when one is)."""
+        entries: list[dict[str, object]] = []
+        for agency, state, listed, law_from in sorted(
+            self._without_state_law, key=lambda e: (e[0].casefold(), e[1] or "", e[3] or date.min)
+        ):
+            entry: dict[str, object] = {"owner": agency, "state": state, "in_policy_file": listed, "note": NO_STATE_LAW}
+            if law_from is not None:
+                entry["state_law_from"] = law_from.isoformat()
+                entry["note"] = (
+                    f"{NO_STATE_LAW} for events before {law_from.isoformat()}, when its state's law came into force"
+                )
+            entries.append(entry)
+        return entries
+
     def recipient(self, event: AccessEvent) -> tuple[str, str | None]:
         """Who got the data, as the rules saw it: the recipient's jurisdiction class and the owner's state."""
         context, judgement = self._judgement(event)
@@ -434,6 +593,20 @@ class Engine:
     def judge(self, event: AccessEvent) -> list[Alert]:
         """All alerts this event deserves under the current policy (an empty list means clean)."""
         context, judgement = self._judgement(event)
+        return self._alerts(event, context, judgement)
+
+    def assess(self, event: AccessEvent, *, with_alerts: bool = True) -> Assessment:
+        """`judge`, plus the owner context and the facts the alerts were decided on (`alerts` stays empty
+        when `with_alerts` is False: for a caller that judged the event already)."""
+        context, judgement = self._judgement(event)
+        return Assessment(
+            self._alerts(event, context, judgement) if with_alerts else [],
+            context,
+            judgement.facts,
+            judgement.beneficiary is not None and judgement.decided_by is judgement.beneficiary,
+        )
+
+    def _alerts(self, event: AccessEvent, context: OwnerContext, judgement: _Judgement) -> list[Alert]:
         if not judgement.templates:
             return []
         detected_at = self._clock()
@@ -444,11 +617,12 @@ class Engine:
         user = event.requester.user
         plate_hash = "redacted" if is_redacted(plate) else self._pseudonymizer.plate(plate)
         user_hash = "redacted" if is_redacted(user) else self._pseudonymizer.user(user)
+        figures = search_figures(event)
         alerts = []
-        for rule, template in judgement.templates:
+        for rule, template, also in judgement.templates:
             if template is None:
                 template = self._alert(
-                    event, context, judgement.facts, rule, judgement.decided_by, judgement.beneficiary, _EPOCH
+                    event, context, judgement.facts, rule, judgement.decided_by, judgement.beneficiary, _EPOCH, also
                 )
             alerts.append(
                 msgspec.structs.replace(
@@ -459,6 +633,7 @@ class Engine:
                     detected_at=detected_at,
                     plate_hash=plate_hash,
                     user_hash=user_hash,
+                    evidence={**template.evidence, **figures} if figures else template.evidence,
                 )
             )
         return alerts
@@ -472,11 +647,13 @@ class Engine:
         decided_by: Resolution,
         beneficiary: Resolution | None,
         detected_at: datetime,
+        also_cited: tuple[str, ...] = (),
     ) -> Alert:
         """The alert for one fired rule; `judge` fills in the per-event identity fields."""
         requester = event.requester
         evidence = _evidence(event, context, facts, rule, decided_by, beneficiary)
         via_proxy = beneficiary is not None and decided_by is beneficiary
+        query = event.query
         fields = {
             "requester": requester.agency,
             # Who got the data: the party a proxy acted for when that party decided the recipient class.
@@ -487,9 +664,13 @@ class Engine:
             "on_behalf_of": requester.on_behalf_of or "",
             "matched": evidence.get("matched", ""),
             "term": evidence.get("term", ""),
-            "missing": ", ".join(sorted(facts.record_missing)),
+            "missing": evidence.get("missing", "").replace(",", ", "),
             "batch_size": str(facts.sharing_batch_size or ""),
-            "retention_days": str(context.retention_days or ""),
+            "retention_days": str(rule.retention_days or context.retention_days or ""),
+            "reach_days": evidence.get("reach_days", ""),
+            "networks": str(query.networks_searched) if query and query.networks_searched is not None else "",
+            "max_networks": str(context.max_networks or ""),
+            "offense_type": evidence.get("offense_type", ""),
         }
         return Alert(
             alert_id="",
@@ -498,7 +679,7 @@ class Engine:
             kind=rule.kind,
             severity=rule.severity,
             summary=rule.summary.format_map(fields),
-            citations=list(rule.citations),
+            citations=list(dict.fromkeys((*context.citations.get(rule.id, rule.citations), *also_cited))),
             owner=AlertOwner(agency=event.owner.agency, state=context.state, id=context.owner_id),
             requester=AlertRequester(
                 agency=requester.agency,
@@ -523,6 +704,14 @@ def mask_identifiers(text: str) -> str:
     return _IDENTIFIER.sub("[id]", text)
 
 
+def _state_law_from(packs: Iterable[Pack]) -> date | None:
+    """The first day a state law pack among `packs` is in force, or None when one always is (or none exists)."""
+    dates = [pack.spec.applies_to.in_force_from for pack in packs if pack.is_state_law]
+    if not dates or None in dates:
+        return None
+    return min(day for day in dates if day is not None)
+
+
 def _names_immigration_agency(name: str) -> bool:
     return any(
         hit.category is PurposeCategory.IMMIGRATION and hit.certainty is Certainty.STRONG
@@ -531,7 +720,8 @@ def _names_immigration_agency(name: str) -> bool:
 
 
 def _missing_elements(event: AccessEvent) -> frozenset[str]:
-    """Elements Cal. Civ. Code 1798.90.52(a) requires that this search record lacks (redacted is not missing)."""
+    """Log elements this search record lacks (redacted is not missing): those Cal. Civ. Code 1798.90.52(a)
+    requires, and the case number some owners' policies require."""
     query = event.query
     missing = []
     if not (event.requester.user or "").strip():
@@ -543,6 +733,8 @@ def _missing_elements(event: AccessEvent) -> frozenset[str]:
         and (event.source is None or event.source.log not in _LOGS_WITHOUT_QUERY_DATA)
     ):
         missing.append("query_data")
+    if query is not None and not (query.case_number or "").strip():
+        missing.append("case_number")
     return frozenset(missing)
 
 
@@ -578,7 +770,15 @@ def _evidence(
     }
     if beneficiary is not None and decided_by is beneficiary:
         evidence["via"] = "on_behalf_of"
-    if family == "purpose" and detail not in ("missing",):
+    if family == "purpose" and detail == "not_permitted":
+        offense = event.query.offense_type if event.query else None
+        evidence.update(
+            matched=mask_identifiers(offense or ""),
+            offense_type=mask_identifiers(offense or ""),
+            allowed_offense_types=",".join(sorted(context.allowed_offense_types or ())),
+            reason_field="query.offense_type",
+        )
+    elif family == "purpose" and detail not in ("missing",):
         hit = _purpose_hit(event, detail)
         if hit is None and facts.recipient_is_immigration_agency and detail == "immigration":
             evidence["basis"] = "recipient is an immigration agency"
@@ -593,7 +793,16 @@ def _evidence(
     elif family == "purpose":
         evidence.update(matched="", reason_field="query.reason", basis="no purpose recorded")
     elif family == "record":
-        evidence.update(matched="", missing=",".join(sorted(facts.record_missing)))
+        # Only the elements this rule requires: a state law's log elements are not the owner's case number.
+        required = {str(value) for value in operands(rule.spec.when, "record.missing")}
+        evidence.update(matched="", missing=",".join(sorted(facts.record_missing & required)))
+    elif family == "search" and event.query is not None:
+        over = facts.search_networks_over_owner_limit
+        evidence.update(
+            matched=f"{event.query.networks_searched} networks" if over else event.query.search_type or "",
+            search_type=event.query.search_type or "",
+            max_networks=str(context.max_networks or ""),
+        )
     elif family == "sharing":
         sharing = event.sharing
         if sharing is not None:
@@ -605,13 +814,33 @@ def _evidence(
                 command_review=str(sharing.command_review).lower(),
             )
     elif family == "retention" and event.query is not None and event.query.time_frame_start is not None:
-        reach = event.occurred_at - event.query.time_frame_start
+        reach = (event.occurred_at - event.query.time_frame_start).total_seconds() / 86_400
+        period = rule.retention_days if rule.retention_days is not None else context.retention_days
         evidence.update(
             matched=event.query.time_frame_start.isoformat(),
-            retention_days=str(context.retention_days),
-            reach_days=f"{reach.total_seconds() / 86_400:.1f}",
+            retention_days=str(period),
+            retention_basis="owner policy" if rule.retention_days is None else "rule",
+            reach_days=f"{reach:.1f}",
+            days_past_retention=f"{reach - period:.1f}" if period is not None else "",
+            grace_days=str(RETENTION_GRACE_DAYS),
         )
     return evidence
+
+
+def search_figures(event: AccessEvent) -> dict[str, str]:
+    """How far one search reached, as alert evidence: days back, networks and devices searched (when known)."""
+    query = event.query
+    if query is None or event.event_type != "query":
+        return {}
+    figures: dict[str, str] = {}
+    reach = reach_seconds(event)
+    if reach is not None:
+        figures["reach_days"] = f"{reach / 86_400:.1f}"
+    if query.networks_searched is not None:
+        figures["networks_searched"] = str(query.networks_searched)
+    if query.devices_searched is not None:
+        figures["devices_searched"] = str(query.devices_searched)
+    return figures
 
 
 def load_engine(policy_path: Path | None, pseudonymizer: Pseudonymizer, extra_packs: Iterable[Path] = ()) -> Engine:

@@ -51,9 +51,18 @@ class Facts:
     owner_prohibits_group_approval: bool
     owner_requires_command_review: bool
     purpose_prohibited_by_owner: frozenset[str]
+    # The owner-policy baseline (defaults give a listed owner with no switches the same facts as before).
+    retention_past: frozenset[int] = frozenset()
+    owner_requires_purpose: bool = False
+    owner_requires_informative_purpose: bool = False
+    owner_requires_case_number: bool = False
+    owner_prohibited_purposes: frozenset[str] = frozenset()
+    offense_type_outside_owner_list: bool = False
+    search_networks_over_owner_limit: bool = False
+    search_type_prohibited_by_owner: bool = False
 
 
-FactType = Literal["str", "set", "bool", "int"]
+FactType = Literal["str", "set", "bool", "int", "reach"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,8 @@ FACTS: dict[str, FactSpec] = {
     "record.missing": FactSpec(
         "record_missing",
         "set",
-        "access-log elements missing from a search record",
-        ("user", "query_data"),
+        "access-log elements missing from a search record (a redacted value is recorded, not missing)",
+        ("user", "query_data", "case_number"),
     ),
     "sharing.action": FactSpec(
         "sharing_action", "str", "sharing change action", ("grant", "revoke", "approve_request", "deny_request")
@@ -127,5 +136,43 @@ FACTS: dict[str, FactSpec] = {
         "set",
         "stated purpose categories that the owner's own policy prohibits",
         ("immigration", "reproductive_health", "protected_activity"),
+    ),
+    "search.reach": FactSpec(
+        "retention_past",
+        "reach",
+        "how far back the search's time frame reached; `{past_days: N}` is true when it reached past N days "
+        "plus the one grace day (monitor.retention), the test every retention rule uses",
+    ),
+    "owner.requires_purpose": FactSpec(
+        "owner_requires_purpose", "bool", "owner policy: every search records a purpose (default on)"
+    ),
+    "owner.requires_informative_purpose": FactSpec(
+        "owner_requires_informative_purpose",
+        "bool",
+        "owner policy: a purpose that states nothing is a finding (default on)",
+    ),
+    "owner.requires_case_number": FactSpec(
+        "owner_requires_case_number", "bool", "owner policy: every search records a case number"
+    ),
+    "owner.prohibited_purposes": FactSpec(
+        "owner_prohibited_purposes",
+        "set",
+        "purpose categories the owner's policy prohibits (whatever the search says)",
+        ("immigration", "reproductive_health", "protected_activity"),
+    ),
+    "offense_type.outside_owner_list": FactSpec(
+        "offense_type_outside_owner_list",
+        "bool",
+        "the owner lists allowed offense types and the search names another one",
+    ),
+    "search.networks_over_owner_limit": FactSpec(
+        "search_networks_over_owner_limit",
+        "bool",
+        "the search reached more networks than the owner's `max_networks`",
+    ),
+    "search.type_prohibited_by_owner": FactSpec(
+        "search_type_prohibited_by_owner",
+        "bool",
+        "the search type is one the owner's policy prohibits (e.g. a lookup beyond the state)",
     ),
 }

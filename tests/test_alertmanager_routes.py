@@ -177,14 +177,14 @@ class TestCheckConfig:
         """Routes to a pager group for at most 10s, so a page leaves within a minute of the violation."""
         routes = list(walk_routes(load_config()["route"]))
         pagers = [route for route in routes if route.get("receiver", "").endswith("-pager")]
-        assert len(pagers) == 2
+        assert len(pagers) == 3  # platform, privacy, privacy patterns
         for route in pagers:
             assert parse_duration(route["group_wait"]) <= 10
 
     def test_violation_routes_group_by_owner_and_kind(self) -> None:
         """Every violation route groups by owner and kind."""
         routes = [r for r in walk_routes(load_config()["route"]) if 'category="violation"' in r.get("matchers", [])]
-        assert len(routes) == 3
+        assert len(routes) == 4
         for route in routes:
             assert route["group_by"] == ["owner", "kind"]
 
@@ -239,6 +239,25 @@ ROUTE_CASES = [
         violation("ALPRCriticalViolation", "critical", "purpose.reproductive_health"),
         "privacy-oncall-pager",
     ),
+    (
+        "standing-access",
+        violation("ALPRProhibitedStandingAccess", "critical", "sharing.standing_access"),
+        "privacy-patterns-pager",
+    ),
+    ("repeat-target-high", violation("ALPRRepeatTarget", "high", "misuse.repeat_target"), "privacy-patterns-pager"),
+    ("repeat-target-medium", violation("ALPRViolation", "medium", "misuse.repeat_target"), "privacy-working-hours"),
+    (
+        "standing-unresolved",
+        violation("ALPRUnresolvedStandingAccess", "medium", "sharing.standing_access") | {"jurisdiction": "unresolved"},
+        "privacy-working-hours",
+    ),
+    (
+        "standing-daily-high",
+        violation("ALPRViolation", "high", "sharing.standing_access") | {"jurisdiction": "unresolved"},
+        "privacy-working-hours",
+    ),
+    ("isolated-session", violation("ALPRViolation", "low", "misuse.isolated_session"), "privacy-tickets"),
+    ("surge-high", violation("ALPRViolation", "high", "volume.surge"), "privacy-working-hours"),
     ("high", violation("ALPRViolation", "high", "recipient.federal"), "privacy-working-hours"),
     ("medium", violation("ALPRViolation", "medium", "purpose.missing"), "privacy-working-hours"),
     ("low", violation("ALPRViolation", "low", "retention.exceeded"), "privacy-tickets"),

@@ -56,6 +56,8 @@ class TestCheckCommand:
         assert {(a.event_id, a.rule_id) for a in alerts} == {
             ("a", "ca.sb34.federal-recipient"),
             ("a", "oakland.no-federal-sharing"),
+            ("a", "patterns.sharing.standing-access"),
+            ("a", "patterns.volume.new-requester"),
         }
         errors = result.stderr.decode()
         assert f"{path}:2:" in errors
@@ -63,6 +65,15 @@ class TestCheckCommand:
         assert f"{path}:3: event 'b' field $.query.devices_searched" in errors
         assert "4 records: 2 events (1 clean, 1 alerted), 2 invalid" in errors
         assert b"7ABC123" not in result.stdout
+
+    def test_no_patterns_judges_each_event_alone(self, tmp_path: Path) -> None:
+        """`--no-patterns` leaves out the pattern detectors: only the per-event rules' alerts."""
+        path = tmp_path / "one.jsonl"
+        path.write_text(line("a", "FBI") + "\n")
+        result = run_check("--no-patterns", str(path))
+        assert result.returncode == 1
+        assert {decode_alert(raw).pack for raw in result.stdout.splitlines()} <= {"us-ca", "oakland"}
+        assert b"0 pattern alerts" in result.stderr
 
     def test_reads_standard_input(self) -> None:
         """`-` reads events from standard input."""

@@ -51,6 +51,8 @@ CONTRACT_METRICS = {
     "alpr_policy_mismatch",
     "alpr_notifications_total",
 }
+# The pattern state gauges (issue 9, contract in TEAM.md), exported by the worker's pattern tables.
+PATTERN_METRICS = {"alpr_prohibited_active_grants", "alpr_prohibited_grant_oldest_since_timestamp_seconds"}
 # Series prometheus_client derives from those families.
 DERIVED_SUFFIXES = ("_bucket", "_count", "_sum")
 SEVERITIES = {"critical", "high", "medium", "low"}
@@ -136,10 +138,14 @@ class TestRuleFiles:
             assert labels.get("category") in {"violation", "pipeline"}, rule["alert"]
             if labels["category"] == "pipeline":
                 assert labels.get("severity") in SEVERITIES, rule["alert"]
+            elif any(name in rule["expr"] for name in PATTERN_METRICS):
+                # A state (a prohibited grant held now), not a count of alerts: its severity is the rule's.
+                assert labels.get("severity") in SEVERITIES, rule["alert"]
+                assert labels.get("kind"), rule["alert"]
             else:
                 # A static severity would overwrite the rule pack's severity from the metric.
                 assert "severity" not in labels, rule["alert"]
-                assert "alpr:alerts:increase" in rule["expr"], rule["alert"]
+                assert "alpr:alerts:increase" in rule["expr"] or "alpr_alerts_created" in rule["expr"], rule["alert"]
 
     def test_annotations_and_runbook_anchors_exist(self) -> None:
         """Every alert has summary, description, dashboard_uid and a runbook anchor that exists in the README."""
@@ -162,7 +168,8 @@ class TestRuleFiles:
         """Every alpr_* series in an expression is a fixed contract metric (or a series derived from one)."""
         for rule in load_rules():
             for name in re.findall(r"\balpr_[a-z0-9_]+", rule["expr"]):
-                assert base_metric(name) in CONTRACT_METRICS, f"{rule.get('alert') or rule['record']}: {name}"
+                known = CONTRACT_METRICS | PATTERN_METRICS
+                assert base_metric(name) in known, f"{rule.get('alert') or rule['record']}: {name}"
 
 
 def unit_test_cases() -> list[tuple[str, bool]]:
@@ -254,7 +261,7 @@ class TestMetricsLint:
     def test_real_registries_expose_exactly_the_contract_metrics(self) -> None:
         """The metric families the worker and notifier define are the contract's, no more and no fewer."""
         exposed = set().union(*(family_names(registry) for registry in contract_registries()))
-        assert exposed == CONTRACT_METRICS
+        assert CONTRACT_METRICS <= exposed <= CONTRACT_METRICS | PATTERN_METRICS
 
     def test_badly_named_metrics_are_reported(self) -> None:
         """A counter without _total and a unit abbreviation are reported as problems."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,39 @@ class TestBuiltinPacks:
         assert any("no citations" in problem for problem in problems)
         assert any("no example that must fire" in problem for problem in problems)
         assert any("no example that must not fire" in problem for problem in problems)
+
+
+class TestBaselineMachinery:
+    def test_supersedes_must_name_a_known_rule(self, tmp_path: Path) -> None:
+        """A rule that supersedes a rule id no pack defines is refused at load time."""
+        path = tmp_path / "demo.yaml"
+        path.write_text(
+            PACK.replace(
+                "    when: {recipient: federal}",
+                "    when: {recipient: federal}\n    supersedes: [policy.no-such-rule]",
+            )
+        )
+        with pytest.raises(PackError, match=r"supersedes unknown rules \['policy.no-such-rule'\]"):
+            load_builtin_packs([path])
+
+    def test_one_retention_period_per_rule(self) -> None:
+        """A rule testing two retention periods is refused: its evidence could not say which one it broke."""
+        text = PACK.replace(
+            "when: {recipient: federal}",
+            "when: {any: [{search.reach: {past_days: 30}}, {search.reach: {past_days: 90}}]}",
+        )
+        with pytest.raises(PackError, match=r"more than one retention period \[30, 90\]"):
+            load_pack(text, "demo.yaml")
+
+    def test_retention_period_and_owner_document_compiled(self) -> None:
+        """A rule's retention period and its owner-document citations are read at load time."""
+        text = PACK.replace("when: {recipient: federal}", "when: {search.reach: {past_days: 150}}").replace(
+            "citations: [{authority: Cal. Civ. Code, section: 1798.90.55(b)}]",
+            "citations: [{authority: Cal. Civ. Code, section: 1798.90.55(b)},"
+            " {authority: Owner policy, owner_document: true}]",
+        )
+        (rule,) = load_pack(text, "demo.yaml").rules
+        assert rule.retention_days == 150
+        assert rule.owner_document == (1,)
+        assert rule.when(facts(retention_past=frozenset({150})))
+        assert not rule.when(facts(retention_past=frozenset({30})))

@@ -27,3 +27,5 @@ class RunInfo:
     owner: str | None = None
     inputs: list[InputFile] = field(default_factory=list)
     seconds: float = 0.0
+    # Owners for whom no state law pack applied (Engine.owners_without_state_law): "only the owner policy was checked".
+    no_state_law: list[dict[str, object]] = field(default_factory=list)

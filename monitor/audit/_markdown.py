@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ._info import RunInfo
+from ._patterns import PatternFindings
 from ._tally import Tally
 from ._words import CLASS_ORDER, SEVERITY_ORDER, class_label, kind_label, record_nouns
 
@@ -28,7 +29,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(tally: Tally, info: RunInfo) -> str:
+def render_markdown(tally: Tally, info: RunInfo, patterns: PatternFindings | None = None) -> str:
     """The summary as Markdown."""
     totals = tally.totals
     classes = tally.class_events
@@ -42,7 +43,11 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
     inputs = ", ".join(md_text(item.path) for item in info.inputs)
     if inputs:
         lines.append(f"- Input: {inputs}")
-    lines += [f"- Policy version: `{info.policy_version}`", ""]
+    lines.append(f"- Policy version: `{info.policy_version}`")
+    for entry in info.no_state_law[:20]:
+        state = md_text(entry["state"] or "state unknown")
+        lines.append(f"- **{md_text(entry['owner'])} ({state}): {md_text(entry['note'])}**")
+    lines.append("")
 
     severities = ", ".join(f"{tally.by_severity[s]:,} {s}" for s in SEVERITY_ORDER if tally.by_severity[s]) or "none"
     lines += [
@@ -103,6 +108,8 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
                 for row in tally.immigration[:20]
             ),
         )
+    if patterns is not None:
+        lines += _pattern_sections(patterns)
     queries = sum(tally.reasons.values())
     lines += ["## Data quality", ""]
     if queries:
@@ -112,8 +119,106 @@ def render_markdown(tally: Tally, info: RunInfo) -> str:
             f"{tally.reasons['missing']:,} missing, {tally.reasons['redacted']:,} redacted"
         )
     lines.append(f"- Retention breaches: {tally.events_by_kind['retention.exceeded']:,}")
+    retention, reach = tally.retention, tally.reach
+    if retention.periods:
+        days = ", ".join(f"{period:,}" for period in sorted(retention.periods))
+        lines.append(
+            f"- Searches reaching past the retention period ({days} days): {retention.past_period:,}; past it and "
+            f"the {retention.grace_days}-day grace: {retention.past_grace:,}"
+        )
+    if retention.furthest is not None:
+        lines.append(f"- Furthest reach back: {retention.furthest.value:,.0f} days")
+    if reach.networks:
+        lines.append(
+            f"- Searches of one network: {reach.searches - reach.many_networks - reach.networks_unknown:,}; "
+            f"of more than one: {reach.many_networks:,}"
+            + (f" (the widest {reach.most_networks.value:,.0f} networks)" if reach.most_networks else "")
+        )
     lines.append(f"- Malformed records: {totals.invalid:,} (file, line and reason in errors.csv)")
     for code, count in tally.errors_by_code.most_common(5):
         lines.append(f"  - {md_text(code)}: {count:,}")
     lines += ["", "Plates and user names appear only as keyed hashes. Full detail: report.html, findings.csv.", ""]
     return "\n".join(lines)
+
+
+def _pattern_sections(patterns: PatternFindings) -> list[str]:
+    lines = ["## Who holds access now", ""]
+    if not patterns.holders:
+        lines += [
+            "No recipient outside the owner's own state's public agencies holds access at the end of the input.",
+            "",
+        ]
+    else:
+        lines += [
+            "Recipients other than the owner's own state's public agencies that held access at the end of the input, "
+            "prohibited ones first. Days of exposure count from the day access began (a grant, a sharing list "
+            "that first showed them, or their first search) to the last day of the input, both included; "
+            f"{patterns.holders_in_state:,} public agencies of the owner's state also hold access and are not listed.",
+            "",
+        ]
+        lines += _table(
+            ("Owner", "Recipient", "Jurisdiction", "Prohibited", "Since", "Days of exposure", "Granted by way of"),
+            (
+                (
+                    md_text(h.owner),
+                    md_text(h.recipient),
+                    class_label(h.jurisdiction),
+                    "yes" if h.prohibited else "no",
+                    h.since[:10],
+                    f"{h.days_of_exposure:,}",
+                    md_text(" ".join(filter(None, (h.granted_via, h.approval_mode)))),
+                )
+                for h in patterns.holders[:50]
+            ),
+        )
+    exposures = patterns.exposures()
+    if exposures:
+        lines += [
+            "### Prohibited access during the period",
+            "",
+            "Every recipient the owner may not share with that held access at some time in the input, revoked "
+            "since or not: days of exposure run from the day access began to the last day it was still held.",
+            "",
+        ]
+        lines += _table(
+            ("Owner", "Recipient", "Jurisdiction", "Since", "Days of exposure", "Holds access now"),
+            (
+                (
+                    md_text(row["owner"]),
+                    md_text(row["recipient"]),
+                    class_label(row["jurisdiction"]),
+                    str(row["active_since"])[:10],
+                    f"{row['days_of_exposure']:,}",
+                    "yes" if row["holds_access_now"] else f"no (last day {row['last_day_alerted']})",
+                )
+                for row in exposures[:50]
+            ),
+        )
+    targets = patterns.repeat_targets()
+    lines += ["## Repeat targets", ""]
+    if not targets:
+        lines += ["No user searched one plate often enough across days to reach a repeat-target tier.", ""]
+        return lines
+    lines += [
+        "One row per user and plate (keyed hashes, never the plate or the name): the searches and distinct days "
+        "in the detector's 90-day window when it last alerted, the reasons written (identifiers masked), and "
+        "whether a case number was given; searches under a case number weigh less, so they rarely reach high.",
+        "",
+    ]
+    lines += _table(
+        ("Severity", "Requester", "User hash", "Plate hash", "Searches", "Days", "Reasons written", "Case number"),
+        (
+            (
+                r.severity,
+                md_text(r.requester),
+                f"`{r.user_hash}`",
+                f"`{r.plate_hash}`",
+                f"{r.searches:,}",
+                f"{r.days:,}",
+                md_text(r.reasons or "(none)"),
+                f"yes ({r.case_number_searches})" if r.case_number_given else "no",
+            )
+            for r in targets[:50]
+        ),
+    )
+    return lines

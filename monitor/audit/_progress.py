@@ -2,7 +2,7 @@
 
 `read_events` opens files itself, so to see how far a large file has been read the audit opens plain
 files itself and hands the stream to the format's adapter (the public `Adapter.read`); compressed files,
-workbooks and standard input go through `read_events` and the bar counts records instead.
+workbooks, PDFs and standard input go through `read_events` and the bar counts records instead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "input_files", "open_items"]
 
 _HEAD = 64 * 1024
-_PLAIN_TEXT_EXCLUDES = (b"\x1f\x8b", b"PK\x03\x04")  # gzip, XLSX: read_events handles them
+_PLAIN_TEXT_EXCLUDES = (b"\x1f\x8b", b"PK\x03\x04", b"%PDF-")  # gzip, XLSX, PDF: read_events handles them
 UPDATE_EVERY = 4096  # items between progress updates: rich is not free, and the bar needs no more
 
 

@@ -17,14 +17,16 @@ from typing import Any
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.ingest import IngestOptions, Item, RowError, Skipped
+from monitor.patterns.offline import OfflinePatterns, fewer_collections
 
 from ._html import render_html
 from ._info import InputFile, RunInfo
 from ._markdown import render_markdown
 from ._outputs import FindingsWriter
+from ._patterns import PatternFindings
 from ._pipeline import ChildReader, Source, can_fork
 from ._progress import UPDATE_EVERY, Progress, input_files, open_items
-from ._tally import Caps, Tally, Totals
+from ._tally import DEVICE_BUCKETS, NETWORK_BUCKETS, REACH_BUCKETS, Caps, Tally, Totals, Widest
 
 __all__ = ["AuditResult", "AuditRun"]
 
@@ -51,7 +53,8 @@ class AuditRun:
 
     Use `audit_files` (files, with a progress bar) or `consume` (any items, e.g. a filtered stream) one or
     more times, then `finish` once. `parallel`: read in a forked child while judging (default: for inputs of
-    16 MB or more, where fork is available); `progress`: show the bar (default: when stderr is a terminal).
+    16 MB or more, where fork is available); `progress`: show the bar (default: when stderr is a terminal);
+    `retention_days`: the retention period searches are measured against (default: each owner's, from the policy).
     """
 
     def __init__(
@@ -65,8 +68,15 @@ class AuditRun:
         caps: Caps | None = None,
         progress: bool | None = None,
         parallel: bool | None = None,
+        retention_days: int | None = None,
+        patterns: bool = True,
     ) -> None:
         self.engine = engine
+        self.retention_days = retention_days  # overrides the owners' periods from the policy when given
+        self._owners: dict[tuple[str, str | None, str | None], int | None] = {}
+        # The pattern detectors see every judged event; they run in event-time order in `finish`.
+        self.patterns = OfflinePatterns(engine) if patterns else None
+        self.pattern_findings = PatternFindings()
         self.out_dir = out_dir
         self.tally = Tally(caps or Caps())
         self.info = RunInfo(
@@ -138,21 +148,26 @@ class AuditRun:
         writer = self._writer
         if writer is None:
             writer = self._writer = FindingsWriter(self.out_dir)
-        judge = self.engine.judge
+        assess = self.engine.assess
+        observe = self.patterns.add if self.patterns is not None else None
         tally = self.tally
         add_event = tally.add_event
         write_alerts = writer.alerts
         where = self._where
+        retention_of = self._retention_of
         count = 0
         for count, item in enumerate(items, 1):
             if type(item) is AccessEvent:
-                alerts = judge(item)
+                assessment = assess(item)
+                if observe is not None:
+                    observe(item, assessment)
+                alerts = assessment.alerts
                 if alerts:
                     write_alerts(alerts)
                     first = alerts[0]
-                    add_event(item, alerts, first.requester.jurisdiction, first.owner.state)
+                    add_event(item, alerts, first.requester.jurisdiction, first.owner.state, retention_of(item))
                 else:
-                    add_event(item, alerts, *where(item))
+                    add_event(item, alerts, *where(item), retention_of(item))
             elif isinstance(item, RowError):
                 writer.error(item)
                 tally.add_error(item)
@@ -162,6 +177,36 @@ class AuditRun:
                 progress.advance(count, position() if position is not None else None)
         tally.totals.records += count  # counted apart from the classification above, so a slip shows
         return count
+
+    def _run_patterns(self, writer: FindingsWriter) -> None:
+        """The pattern alerts of everything consumed, into the findings and the totals."""
+        assert self.patterns is not None
+        found = self.pattern_findings
+        tally = self.tally
+        with fewer_collections():
+            for alert in self.patterns.alerts():
+                writer.alerts([alert])
+                tally.add_pattern_alert(alert)
+                found.add(alert)
+        as_of = tally.last_event.date() if tally.last_event is not None else None
+        found.set_holders(self.patterns.standing(), as_of)
+
+    def _retention_of(self, event: AccessEvent) -> int | None:
+        """The retention period searches are measured against: the override, else the owner's policy, else the
+        shortest period a law pack of the owner's sets."""
+        owner = event.owner
+        key = (owner.agency, owner.ori, owner.state)
+        try:
+            return self._owners[key]
+        except KeyError:
+            pass
+        context = self.engine.owner_context(event)
+        days = self.retention_days if self.retention_days is not None else context.retention_days
+        if days is None and context.retention_periods:
+            days = context.retention_periods[0]
+        if len(self._owners) < 100_000:
+            self._owners[key] = days
+        return days
 
     def _where(self, event: AccessEvent) -> tuple[str, str | None]:
         """The requester's jurisdiction class and the owner's state for a clean event."""
@@ -174,16 +219,20 @@ class AuditRun:
         if self._writer is None:
             self._writer = FindingsWriter(self.out_dir)
         tally, writer = self.tally, self._writer
+        if self.patterns is not None:
+            self._run_patterns(writer)
         writer.close()
         tally.totals.findings_lines = _count_lines(writer.jsonl_path)
         self.info.seconds = time.perf_counter() - self._started
+        self.info.no_state_law = self.engine.owners_without_state_law()
         info = self.info
         report = self.out_dir / "report.html"
         summary = self.out_dir / "summary.md"
         figures = self.out_dir / "summary.json"
-        report.write_text(render_html(tally, info), encoding="utf-8")
-        summary.write_text(render_markdown(tally, info), encoding="utf-8")
-        figures.write_text(json.dumps(summary_figures(tally, info), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        report.write_text(render_html(tally, info, self.pattern_findings), encoding="utf-8")
+        summary.write_text(render_markdown(tally, info, self.pattern_findings), encoding="utf-8")
+        numbers = summary_figures(tally, info) | self.pattern_findings.figures()
+        figures.write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         files = {
             "report": report,
             "summary": summary,
@@ -230,9 +279,53 @@ def summary_figures(tally: Tally, info: RunInfo) -> dict[str, Any]:
         "owners_by_kind": {kind: len(tally.owners_with(kind)) for kind in tally.events_by_kind},
         "reasons": dict(tally.reasons),
         "queries_without_user": tally.query_without_user,
+        "reach": _reach_figures(tally),
+        "retention": _retention_figures(tally),
         "invalid_by_reason": dict(tally.errors_by_code),
         "skipped_by_reason": dict(tally.skipped_by_reason),
+        "owners_without_state_law": info.no_state_law,
         "seconds": round(info.seconds, 3),
+    }
+
+
+def _widest(widest: Widest | None, digits: int = 0) -> dict[str, Any] | None:
+    if widest is None:
+        return None
+    return {
+        "value": round(widest.value, digits) if digits else int(widest.value),
+        "event_id": widest.event_id,
+        "occurred_at": widest.occurred_at.isoformat(),
+        "requester": widest.requester,
+    }
+
+
+def _reach_figures(tally: Tally) -> dict[str, Any]:
+    reach = tally.reach
+    return {
+        "searches": reach.searches,
+        "one_network": reach.networks[NETWORK_BUCKETS[0][0]],
+        "many_networks": reach.many_networks,
+        "networks_unknown": reach.networks_unknown,
+        "networks": {label: reach.networks[label] for label, _ in NETWORK_BUCKETS},
+        "devices": {label: reach.devices[label] for label, _ in DEVICE_BUCKETS},
+        "devices_unknown": reach.devices_unknown,
+        "most_networks": _widest(reach.most_networks),
+        "most_devices": _widest(reach.most_devices),
+    }
+
+
+def _retention_figures(tally: Tally) -> dict[str, Any]:
+    retention = tally.retention
+    return {
+        "searches": retention.searches,
+        "with_time_frame": retention.with_frame,
+        "retention_days": sorted(retention.periods),
+        "grace_days": retention.grace_days,
+        "without_period": retention.without_period,
+        "past_period": retention.past_period,
+        "past_grace": retention.past_grace,
+        "reach": {label: retention.reach[label] for label, _ in REACH_BUCKETS},
+        "furthest": _widest(retention.furthest, digits=1),
     }
 
 

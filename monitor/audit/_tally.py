@@ -8,7 +8,9 @@ can state exactly what it shows.
 from __future__ import annotations
 
 import heapq
+import math
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -20,8 +22,22 @@ from monitor.engine import mask_identifiers
 from monitor.events import AccessEvent
 from monitor.ingest import RowError, Skipped
 from monitor.purpose import Certainty, PurposeCategory, classify_purpose, is_redacted
+from monitor.retention import RETENTION_GRACE_DAYS, past_period, past_retention, reach_seconds
 
-__all__ = ["Caps", "ListedEvent", "PartyTally", "Tally", "Totals", "masked_reason"]
+__all__ = [
+    "DEVICE_BUCKETS",
+    "NETWORK_BUCKETS",
+    "REACH_BUCKETS",
+    "Caps",
+    "ListedEvent",
+    "PartyTally",
+    "Reach",
+    "Retention",
+    "Tally",
+    "Totals",
+    "Widest",
+    "masked_reason",
+]  # fmt: skip
 
 _K = TypeVar("_K", bound=Hashable)
 _DIGITS = re.compile(r"\d+")
@@ -84,6 +100,119 @@ class PartyTally:
     kinds: Counter[str] = field(default_factory=Counter)  # events with at least one alert of the kind
 
 
+# Buckets the reach and retention sections count in: (label, upper bound inclusive), the last unbounded.
+NETWORK_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("1 network", 1), ("2 to 10", 10), ("11 to 100", 100), ("101 to 1,000", 1_000), ("more than 1,000", math.inf),
+)  # fmt: skip
+DEVICE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("1 to 10", 10), ("11 to 100", 100), ("101 to 1,000", 1_000), ("1,001 to 10,000", 10_000),
+    ("more than 10,000", math.inf),
+)  # fmt: skip
+REACH_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("a day or less", 1), ("2 to 7 days", 7), ("8 to 30 days", 30), ("31 to 90 days", 90), ("91 to 365 days", 365),
+    ("more than a year", math.inf),
+)  # fmt: skip
+
+
+def _bounds(buckets: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
+    return tuple(bound for _, bound in buckets)
+
+
+_NETWORK_BOUNDS, _DEVICE_BOUNDS, _REACH_BOUNDS = map(_bounds, (NETWORK_BUCKETS, DEVICE_BUCKETS, REACH_BUCKETS))
+
+
+def _bucket(value: float, buckets: tuple[tuple[str, float], ...], bounds: tuple[float, ...]) -> str:
+    """The label of the first bucket whose upper bound is at least `value` (a binary search: once per search)."""
+    return buckets[bisect_left(bounds, value)][0]
+
+
+@dataclass(frozen=True, slots=True)
+class Widest:
+    """The search that reached furthest by one measure: how far, when, by whom (no plate, no user)."""
+
+    value: float
+    event_id: str
+    occurred_at: datetime
+    requester: str
+
+
+@dataclass(slots=True)
+class Reach:
+    """How much of the network each search covered: networks and devices searched at once."""
+
+    searches: int = 0  # search events (queries)
+    networks: Counter[str] = field(default_factory=Counter)  # NETWORK_BUCKETS label -> searches
+    devices: Counter[str] = field(default_factory=Counter)  # DEVICE_BUCKETS label -> searches
+    networks_unknown: int = 0
+    devices_unknown: int = 0
+    most_networks: Widest | None = None
+    most_devices: Widest | None = None
+
+    def add(self, event: AccessEvent) -> None:
+        query = event.query
+        assert query is not None
+        self.searches += 1
+        networks, devices = query.networks_searched, query.devices_searched
+        if networks is None:
+            self.networks_unknown += 1
+        else:
+            self.networks[_bucket(networks, NETWORK_BUCKETS, _NETWORK_BOUNDS)] += 1
+            if self.most_networks is None or networks > self.most_networks.value:
+                self.most_networks = Widest(networks, event.event_id, event.occurred_at, event.requester.agency)
+        if devices is None:
+            self.devices_unknown += 1
+        else:
+            self.devices[_bucket(devices, DEVICE_BUCKETS, _DEVICE_BOUNDS)] += 1
+            if self.most_devices is None or devices > self.most_devices.value:
+                self.most_devices = Widest(devices, event.event_id, event.occurred_at, event.requester.agency)
+
+    @property
+    def many_networks(self) -> int:
+        """Searches of more than one network at once."""
+        return sum(count for label, count in self.networks.items() if label != NETWORK_BUCKETS[0][0])
+
+
+@dataclass(slots=True)
+class Retention:
+    """How far back each search reached (search time minus the time frame's start), against the owner's period.
+
+    `past_period`: reached further back than the retention period; `past_grace`: further than the period plus
+    the grace the rules allow (`RETENTION_GRACE_DAYS`), which is what a retention rule fires on.
+    """
+
+    grace_days: int = RETENTION_GRACE_DAYS
+    searches: int = 0  # search events
+    with_frame: int = 0  # searches with a time frame start
+    reach: Counter[str] = field(default_factory=Counter)  # REACH_BUCKETS label -> searches
+    periods: Counter[int] = field(default_factory=Counter)  # retention days -> searches judged against it
+    without_period: int = 0  # searches with a time frame whose owner states no retention period
+    past_period: int = 0
+    past_grace: int = 0
+    furthest: Widest | None = None  # value in days
+
+    def add(self, event: AccessEvent, retention_days: int | None) -> None:
+        query = event.query
+        assert query is not None
+        self.searches += 1
+        seconds = reach_seconds(event)
+        if seconds is None:
+            return
+        self.with_frame += 1
+        days = seconds / 86_400
+        self.reach[_bucket(max(days, 0.0), REACH_BUCKETS, _REACH_BOUNDS)] += 1
+        if self.furthest is None or days > self.furthest.value:
+            self.furthest = Widest(days, event.event_id, event.occurred_at, event.requester.agency)
+        if retention_days is None:
+            self.without_period += 1
+            return
+        self.periods[retention_days] += 1
+        # One definition with the rules (monitor.retention): past the period, and past it and the grace.
+        if past_period(seconds, retention_days):
+            self.past_period += 1
+            if past_retention(seconds, retention_days):
+                self.past_grace += 1
+
+
 @dataclass(frozen=True, slots=True)
 class ListedEvent:
     """One event shown individually (an immigration-purpose search, a retention breach): no plate, no user."""
@@ -140,6 +269,9 @@ class Tally:
     error_examples: list[RowError] = field(default_factory=list)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     event_types: Counter[str] = field(default_factory=Counter)
+    # how far searches reached
+    reach: Reach = field(default_factory=Reach)
+    retention: Retention = field(default_factory=Retention)
     _days: set[date] = field(default_factory=set)
 
     # -- records ----------------------------------------------------------------------------------
@@ -159,8 +291,16 @@ class Tally:
         else:
             self.skipped_by_reason["other reasons"] += 1
 
-    def add_event(self, event: AccessEvent, alerts: list[Alert], jurisdiction: str, owner_state: str | None) -> None:
-        """Count one judged event; `jurisdiction` is the requester's class relative to the owner."""
+    def add_event(
+        self,
+        event: AccessEvent,
+        alerts: list[Alert],
+        jurisdiction: str,
+        owner_state: str | None,
+        retention_days: int | None = None,
+    ) -> None:
+        """Count one judged event; `jurisdiction` is the requester's class relative to the owner, and
+        `retention_days` the owner's retention period (None: it states none)."""
         totals = self.totals
         totals.events += 1
         self.event_types[event.event_type] += 1
@@ -173,6 +313,8 @@ class Tally:
         self.events_by_month[month] += 1
         if event.query is not None and event.event_type == "query":
             self._add_reason(event)
+            self.reach.add(event)
+            self.retention.add(event, retention_days)
 
         kinds: set[str] = {alert.kind for alert in alerts}
         self.class_events[jurisdiction] += 1
@@ -233,6 +375,14 @@ class Tally:
         if "retention.exceeded" in kinds:
             self._add_retention(_listed(event, alerts, "retention.exceeded", jurisdiction))
 
+    def add_pattern_alert(self, alert: Alert) -> None:
+        """Count an alert of the pattern detectors (it belongs to a pattern, not to one event's tally)."""
+        self.totals.alerts += 1
+        self.by_severity[alert.severity] += 1
+        self.by_kind[alert.kind] += 1
+        self.kind_severity[alert.kind, alert.severity] += 1
+        self.rules[alert.rule_id, alert.kind, alert.severity, alert.title or ""] += 1
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _party(self, table: dict[_K, PartyTally], key: _K) -> PartyTally | None:
@@ -280,7 +430,7 @@ class Tally:
     # -- views ------------------------------------------------------------------------------------
 
     @property
-    def retention(self) -> list[ListedEvent]:
+    def retention_breaches(self) -> list[ListedEvent]:
         """The retention breaches kept for the report, the furthest reach first (then in arrival order)."""
         return [row for _, _, row in sorted(self._retention, key=lambda entry: (-entry[0], entry[1]))]
 

@@ -44,6 +44,13 @@ KIND_LABELS: dict[str, str] = {
     "sharing.unreviewed": "Unreviewed grant",
     "sharing.no_agreement": "No agreement or declaration",
     "retention.exceeded": "Retention exceeded",
+    "purpose.not_permitted": "Offense type not permitted",
+    "search.too_wide": "Search too wide",
+    "sharing.standing_access": "Standing access",
+    "misuse.repeat_target": "Repeat target",
+    "misuse.isolated_session": "Isolated session",
+    "volume.new_requester": "New outside requester",
+    "volume.surge": "Search surge",
 }
 
 KIND_MEANING: dict[str, str] = {
@@ -62,6 +69,13 @@ KIND_MEANING: dict[str, str] = {
     "sharing.unreviewed": "access was granted without the review the owner's policy requires",
     "sharing.no_agreement": "an agency with no sharing agreement or required declaration on file got access",
     "retention.exceeded": "a search reached back further than the owner keeps data",
+    "purpose.not_permitted": "the search's offense type is not one the owner's policy allows ALPR searches for",
+    "search.too_wide": "a search reached more networks, or further beyond the state, than the owner's policy allows",
+    "sharing.standing_access": "a recipient the owner may not share with held access; one alert per day of exposure",
+    "misuse.repeat_target": "one user searched the same plate many times across several days",
+    "misuse.isolated_session": "a burst of searches by a user far outside their usual hours, quiet on both sides",
+    "volume.new_requester": "an agency that is not a public agency of the owner's state searched for the first time",
+    "volume.surge": "an agency's daily searches far above its own baseline",
 }
 assert set(KIND_LABELS) == set(KINDS) == set(KIND_MEANING), "a new alert kind needs words in the report"
 

@@ -15,6 +15,7 @@ read as absent. `——` reads as absent everywhere. Surrounding spaces are trim
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from datetime import datetime, tzinfo
 
@@ -27,6 +28,8 @@ from ._table import RowParser, TableAdapter, require_owner
 from ._values import SENTINEL, digest, is_redacted, natural_id, parse_count, parse_time, show, text, zone
 
 _REPEAT_WINDOW = 4096
+# Where a second timestamp starts inside one line: `11/20/2025, 04:48:00 AM UTC 12/04/2025, ...`.
+_SECOND_BOUND = re.compile(r"\s+(?=\d{1,2}/\d{1,2}/\d{4}\b|\d{4}-\d{2}-\d{2}[T ]\d)")
 _MAX_AGENCY = 512
 
 
@@ -61,7 +64,8 @@ def _timestamp(raw: str, assume: tzinfo) -> datetime | None:
 
 
 def _time_frame(raw: str, assume: tzinfo) -> tuple[datetime | None, datetime | None]:
-    """Flock's Time Frame: `<start>` newline `<end>` (Lodi's exports: `<start> to <end>` on one line)."""
+    """Flock's Time Frame: `<start>` newline `<end>` (Lodi's exports: `<start> to <end>` on one line; a printed
+    PDF's wrapped cell: `<start> <end>`, split where the second date begins)."""
     value = raw.strip()
     if not value or value == SENTINEL:
         return None, None
@@ -70,6 +74,8 @@ def _time_frame(raw: str, assume: tzinfo) -> tuple[datetime | None, datetime | N
         parts = [part for part in value.splitlines() if part.strip()]
         if len(parts) == 1:
             parts = parts[0].split(" to ")
+        if len(parts) == 1:
+            parts = _SECOND_BOUND.split(parts[0])
         if len(parts) != 2:
             if is_redacted(value):
                 return None, None

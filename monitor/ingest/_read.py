@@ -17,7 +17,8 @@ from ._flock_events import FlockEventLog
 from ._jsonl import JsonLines
 from ._lists import FlockSharingGraph, FlockSharingList
 from ._model import Adapter, IngestError, IngestOptions, Item, UnknownFormat
-from ._table import XLSX_MAGIC
+from ._pdf import PDF_MAGIC, pdf_header_names, read_pdf
+from ._table import XLSX_MAGIC, TableAdapter
 from ._vigilant import VigilantSharingReport
 
 ADAPTERS: tuple[Adapter, ...] = (
@@ -49,14 +50,17 @@ def adapter_named(name: str) -> Adapter:
 def detect_format(path: str | Path, first_bytes: bytes) -> Adapter:
     """The adapter whose header `first_bytes` (the start of the file at `path`) carries.
 
-    XLSX is recognised by its ZIP signature; its header is then read from `path`. Gzip-compressed
-    text is looked into. Raises `UnknownFormat` naming the file and the known formats.
+    XLSX is recognised by its ZIP signature and PDF by `%PDF-`; their header is then read from `path`.
+    Gzip-compressed text is looked into. Raises `UnknownFormat` naming the file and the known formats.
     """
     if first_bytes.startswith(_GZIP_MAGIC):
         first_bytes = zlib.decompressobj(wbits=31).decompress(first_bytes, _HEAD)
     if first_bytes.startswith(XLSX_MAGIC):
         with open(path, "rb") as workbook:
             return _detect_xlsx(workbook, str(path))
+    if first_bytes.startswith(PDF_MAGIC):
+        with open(path, "rb") as document:
+            return _detect_pdf(document, str(path))
     head = _without_blank_lines(first_bytes.decode("utf-8", errors="replace"))
     for adapter in ADAPTERS:
         if adapter.matches(head):
@@ -99,13 +103,23 @@ def _detect_xlsx(stream: IO[bytes], path: str) -> Adapter:
                         f"one of: {', '.join(_BY_NAME)}")  # fmt: skip
 
 
+def _detect_pdf(stream: IO[bytes], path: str) -> Adapter:
+    """The table adapter whose columns the header row on the PDF's first page of text names."""
+    names = pdf_header_names(stream, path)
+    for adapter in ADAPTERS:
+        if isinstance(adapter, TableAdapter) and names and adapter.accepts(names):
+            return adapter
+    raise UnknownFormat(f"{path}: a PDF without the table header of a search audit on its first pages; "
+                        f"pass the format explicitly, one of: {', '.join(_BY_NAME)}")  # fmt: skip
+
+
 def read_events(path: str | Path, fmt: str | None = None, options: IngestOptions | None = None) -> ClosingItems:
     """Stream the items (events, row errors, skipped records) of one file; `"-"` reads standard input.
 
     The format is `fmt` when given, else detected from the header. The file is opened, the format chosen
     and the header checked at once (raising `IngestError` subclasses); rows are read as the iterator is
     consumed, and the file is closed when it is exhausted or `close()`d. Gzip-compressed input is read as is;
-    XLSX from standard input is first copied to a temporary file (a workbook needs random access).
+    XLSX and PDF from standard input are first copied to a temporary file (both need random access).
     """
     chosen = adapter_named(fmt) if fmt is not None else None
     options = options or IngestOptions()
@@ -119,7 +133,7 @@ def read_events(path: str | Path, fmt: str | None = None, options: IngestOptions
             stream = io.BufferedReader(cast(io.RawIOBase, gzip.GzipFile(fileobj=stream, mode="rb")), _HEAD)
             opened.append(stream)
             head = _peek(stream)
-        if head.startswith(XLSX_MAGIC) and not stream.seekable():
+        if head.startswith((XLSX_MAGIC, PDF_MAGIC)) and not stream.seekable():
             stream = _spooled(stream)
             opened.append(stream)
         items = _items(stream, label, head, chosen, options)
@@ -145,6 +159,13 @@ def _items(
 ) -> Iterator[Item]:
     if not head:  # an empty file has no records, whatever its format
         return iter(())
+    if head.startswith(PDF_MAGIC):
+        if chosen is None:
+            chosen = _detect_pdf(stream, label)
+            stream.seek(0)
+        if not isinstance(chosen, TableAdapter):
+            raise UnknownFormat(f"{label}: a PDF can only be read as a search audit table, not as {chosen.name}")
+        return read_pdf(chosen, stream, label, options)
     if chosen is None:
         if head.startswith(XLSX_MAGIC):
             chosen = _detect_xlsx(stream, label)
@@ -163,7 +184,7 @@ def _open(path: str | Path, label: str) -> IO[bytes]:
         buffer = sys.stdin.buffer
         return buffer if hasattr(buffer, "peek") else io.BufferedReader(cast(io.RawIOBase, buffer), _HEAD)
     try:
-        return open(path, "rb", buffering=_HEAD)  # closed by _closing, or on error
+        return open(path, "rb", buffering=_HEAD)  # closed by ClosingItems, or on error
     except OSError as exc:
         raise IngestError(f"{label}: cannot be opened ({exc.strerror})") from None
 

@@ -6,6 +6,7 @@ fact from `monitor.facts.FACTS` and what it must be:
     recipient: federal                 # equals (for a set fact: contains)
     recipient: [federal, out_of_state] # any of (for a set fact: intersects)
     sharing.batch_size: {gte: 2}       # operators: eq ne in not_in gte gt lte lt present
+    search.reach: {past_days: 90}      # the search reached past 90 days plus the grace day
 
 Compiling checks fact names, operators and values against the fact vocabulary, so a typo in a pack
 fails at load time with the rule id and key, never at run time. Nothing is `eval`-ed.
@@ -19,7 +20,7 @@ from typing import Any
 
 from monitor.facts import FACTS, Facts, FactSpec
 
-__all__ = ["NEVER", "ConditionError", "Predicate", "compile_condition"]
+__all__ = ["NEVER", "ConditionError", "Predicate", "compile_condition", "operands", "retention_periods"]
 
 Predicate = Callable[[Facts], bool]
 
@@ -94,6 +95,8 @@ def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
 
 def _compile_leaf(spec: FactSpec, value: object, path: str) -> Predicate:
     get = operator.attrgetter(spec.attribute)
+    if spec.type == "reach":
+        return _compile_reach(get, value, path)
     if isinstance(value, Mapping):
         if len(value) != 1:
             raise ConditionError(path, f"an operator mapping has exactly one operator, got {dict(value)!r}")
@@ -131,6 +134,48 @@ def _compile_leaf(spec: FactSpec, value: object, path: str) -> Predicate:
             predicate = lambda facts: get(facts) in options  # noqa: E731
         return predicate if op == "in" else (lambda facts: not predicate(facts))
     raise ConditionError(path, f"unknown operator {op!r}; use eq, ne, in, not_in, gte, gt, lte, lt or present")
+
+
+def _compile_reach(get: Callable[[Facts], Any], value: object, path: str) -> Predicate:
+    days = _past_days(value)
+    if days is None:
+        raise ConditionError(path, f"a reach takes `{{past_days: N}}` with N a positive number of days, got {value!r}")
+    # The engine computes, per event, which of the periods its rules name the search reached past.
+    return lambda facts: days in get(facts)
+
+
+def _past_days(value: object) -> int | None:
+    if not isinstance(value, Mapping) or set(value) != {"past_days"}:
+        return None
+    days = value["past_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        return None
+    return days
+
+
+def operands(condition: object, fact: str) -> list[object]:
+    """Every value a condition compares `fact` with (for a list operand, its items), in order."""
+    found: list[object] = []
+    if isinstance(condition, Mapping):
+        for key, value in condition.items():
+            if key in ("all", "any") and isinstance(value, Sequence) and not isinstance(value, str):
+                for item in value:
+                    found.extend(operands(item, fact))
+            elif key == "not":
+                found.extend(operands(value, fact))
+            elif key == fact:
+                inner = next(iter(value.values()), None) if isinstance(value, Mapping) else value
+                found.extend(inner if isinstance(inner, list) else [inner])
+    return found
+
+
+def retention_periods(condition: object) -> set[int]:
+    """The retention periods (days) a condition tests the search's reach against."""
+    periods: set[int] = set()
+    for value in operands(condition, "search.reach"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            periods.add(value)
+    return periods
 
 
 def _check_values(spec: FactSpec, values: Sequence[object], path: str) -> None:

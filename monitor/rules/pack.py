@@ -11,6 +11,7 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor._yaml import YAMLError, safe_load
 from monitor.alerts import KINDS, Severity
-from monitor.rules.conditions import NEVER, ConditionError, Predicate, compile_condition
+from monitor.rules.conditions import NEVER, ConditionError, Predicate, compile_condition, retention_periods
 
 __all__ = [
     "SUMMARY_FIELDS",
@@ -48,6 +49,10 @@ SUMMARY_FIELDS = frozenset(
         "missing",
         "batch_size",
         "retention_days",
+        "reach_days",
+        "networks",
+        "max_networks",
+        "offense_type",
     }
 )
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
@@ -67,6 +72,8 @@ class Citation(_Strict):
     authority: str = Field(min_length=1)
     section: str | None = None
     note: str | None = None
+    # Stands for the owner's own policy document: alerts cite the owner's `policy_document` when it has one.
+    owner_document: bool = False
 
     def render(self) -> str:
         return f"{self.authority} § {self.section}" if self.section else self.authority
@@ -92,6 +99,9 @@ class RuleSpec(_Strict):
     exceptions: list[dict[str, Any]] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     examples: Examples = Field(default_factory=Examples)
+    # Rules (usually of the owner-policy baseline) this one replaces when both fire on one event: a statute
+    # or local rule judging the same thing gives one finding, citing both authorities.
+    supersedes: list[str] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -123,6 +133,8 @@ class AppliesTo(_Strict):
     all_owners: bool = False
     owner_states: list[str] = Field(default_factory=list)
     owner_agencies: list[str] = Field(default_factory=list)
+    # A law in force from this day (UTC) on: events before it are not judged by the pack's rules.
+    in_force_from: date | None = None
 
 
 class PackSpec(_Strict):
@@ -150,6 +162,10 @@ class CompiledRule:
     when: Predicate
     exception: Predicate
     spec: RuleSpec
+    retention_days: int | None = None  # the period a retention rule tests against (None: the owner's own)
+    owner_document: tuple[int, ...] = ()  # indexes of citations that stand for the owner's policy document
+    supersedes: frozenset[str] = frozenset()
+    in_force_from: date | None = None  # the pack's `applies_to.in_force_from`
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +174,11 @@ class Pack:
     source: str
     spec: PackSpec
     rules: tuple[CompiledRule, ...]
+
+    @property
+    def is_state_law(self) -> bool:
+        """A pack chosen by the owner's state: a state's statutes, as opposed to local or owner policy."""
+        return bool(self.spec.applies_to.owner_states)
 
     def applies_to(self, owner_state: str | None, owner_names: Iterable[str]) -> bool:
         """Whether this pack serves an owner in that state with those names (agency and aliases)."""
@@ -170,7 +191,7 @@ class Pack:
         return owner_state is not None and owner_state in scope.owner_states
 
 
-def _compile_rule(pack_name: str, source: str, rule: RuleSpec) -> CompiledRule:
+def _compile_rule(pack_name: str, source: str, rule: RuleSpec, in_force_from: date | None = None) -> CompiledRule:
     try:
         when = compile_condition(rule.when, "when")
         exception: Predicate = NEVER
@@ -178,6 +199,9 @@ def _compile_rule(pack_name: str, source: str, rule: RuleSpec) -> CompiledRule:
             exception = compile_condition({"any": rule.exceptions}, "exceptions")
     except ConditionError as exc:
         raise PackError(f"{source}: rule {rule.id}: {exc}") from None
+    periods = retention_periods(rule.when)
+    if len(periods) > 1:
+        raise PackError(f"{source}: rule {rule.id}: tests more than one retention period {sorted(periods)}; split it")
     return CompiledRule(
         id=rule.id,
         pack=pack_name,
@@ -189,6 +213,10 @@ def _compile_rule(pack_name: str, source: str, rule: RuleSpec) -> CompiledRule:
         when=when,
         exception=exception,
         spec=rule,
+        retention_days=next(iter(periods), None),
+        owner_document=tuple(i for i, citation in enumerate(rule.citations) if citation.owner_document),
+        supersedes=frozenset(rule.supersedes),
+        in_force_from=in_force_from,
     )
 
 
@@ -222,7 +250,7 @@ def load_pack(text: str, source: str) -> Pack:
         if not rule.id.startswith(spec.id_prefix):
             raise PackError(f"{source}: rule {rule.id}: ids in pack {spec.pack!r} start with {spec.id_prefix!r}")
         seen.add(rule.id)
-    rules = tuple(_compile_rule(spec.pack, source, rule) for rule in spec.rules)
+    rules = tuple(_compile_rule(spec.pack, source, rule, spec.applies_to.in_force_from) for rule in spec.rules)
     return Pack(name=spec.pack, source=source, spec=spec, rules=rules)
 
 
@@ -245,4 +273,9 @@ def load_builtin_packs(extra: Iterable[Path] = ()) -> dict[str, Pack]:
                 raise PackError(f"{path}: rule {rule.id}: duplicate rule id (also in {rule_sources[rule.id]})")
             rule_sources[rule.id] = str(path)
         packs[pack.name] = pack
+    for pack in packs.values():
+        for rule in pack.rules:
+            unknown = sorted(rule.supersedes - rule_sources.keys())
+            if unknown:
+                raise PackError(f"{pack.source}: rule {rule.id}: supersedes unknown rules {unknown}")
     return packs
