@@ -170,6 +170,19 @@ class TestCheckNeverCrashes:
         assert b"internal error" not in result.stderr
         assert f"{path}: damaged or incomplete compressed data".encode() in result.stderr
 
+    def test_event_at_the_size_limit_after_a_byte_order_mark(self, tmp_path: Path) -> None:
+        """An event of exactly 64 KiB on a first line that starts with a BOM is one event, judged, not two bad lines."""
+        from monitor.events import MAX_EVENT_BYTES
+
+        event = line("big", "FBI", reason="x")
+        event = event.replace('"x"', '"' + "x" * (MAX_EVENT_BYTES - len(event.encode()) + 1) + '"')
+        assert len(event.encode()) == MAX_EVENT_BYTES
+        path = tmp_path / "bom.jsonl"
+        path.write_bytes(b"\xef\xbb\xbf" + event.encode() + b"\n")
+        result = run_check(str(path))
+        assert result.returncode == 1, result.stderr
+        assert b"1 records: 1 events (0 clean, 1 alerted), 0 invalid" in result.stderr
+
     def test_concatenated_files_with_byte_order_marks_are_all_judged(self, tmp_path: Path) -> None:
         """`cat a.jsonl b.jsonl` of two files that start with a BOM: the event after the second BOM is judged too."""
         path = tmp_path / "joined.jsonl"

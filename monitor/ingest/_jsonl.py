@@ -47,7 +47,8 @@ class JsonLines:
 
 def _lines(stream: IO[AnyStr], path: str) -> Iterator[Item]:
     readline: Callable[[], AnyStr] = partial(stream.readline, _LIMIT)
-    first = readline()
+    # Room for a BOM too: else an event at the size limit after one was cut in two invalid lines.
+    first = stream.readline(_LIMIT + 3)
     if not first:
         return
     bom: AnyStr = "\ufeff" if isinstance(first, str) else b"\xef\xbb\xbf"
