@@ -122,6 +122,14 @@ def _tame_operator_signals(worker: Any, watcher: PolicyWatcher) -> None:
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     """Run the worker until a stop signal; return the process exit status."""
     install_repeat_limiter()
+    try:  # Faust writes its state here; a path that cannot be made is configuration (exit 2), not a crash loop
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"alpr-monitor worker: ALPR_DATA_DIR {settings.data_dir}: cannot be created ({exc.strerror})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     metrics = WorkerMetrics()
     metrics.mark_started()  # before /metrics is served, so no scrape ever reads "last event at 1970"
     try:

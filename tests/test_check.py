@@ -345,3 +345,22 @@ class TestUnusableSettings:
         assert result.returncode == 2, result.stderr.decode()[-2000:]
         assert b"Traceback" not in result.stderr
         assert b"ALPR_NOTIFY_CONCURRENCY" in result.stderr
+
+
+class TestUnusableDataDir:
+    def test_worker_data_dir_that_cannot_be_made_exits_two(self, tmp_path: Path) -> None:
+        """An ALPR_DATA_DIR that cannot be created (read-only root, a file in the way) exits 2 naming the setting."""
+        from tests.kafka_broker import free_loopback_ports
+
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        env = {
+            **ENV,
+            "ALPR_DATA_DIR": str(blocker / "worker"),
+            "ALPR_METRICS_PORT": "0",
+            "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}",
+        }
+        result = subprocess.run([sys.executable, "-m", "cli", "worker"], capture_output=True, env=env, timeout=120)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_DATA_DIR" in result.stderr
