@@ -45,7 +45,7 @@ from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
 from monitor.alerts import Alert
-from monitor.events import EventError, decode_event
+from monitor.events import AccessEvent, EventError, decode_event
 from monitor.settings import Settings
 from streams.batch import (
     BatchResult,
@@ -357,7 +357,7 @@ def create_app(
         """Divert alerts the alerts topic cannot hold to the DLQ; cut dead letters to the DLQ's limit."""
         limits = topic_check.limits if topic_check is not None else OutputLimits()
         fitting: list[tuple[Alert, bytes]] = []
-        diverted: set[str] = set()
+        diverted: set[tuple[int, int]] = set()
         for alert, payload in result.alerts:
             key = alert.alert_id.encode()
             if len(payload) <= OutputLimits.record_room(limits.alerts, key):
@@ -372,11 +372,9 @@ def create_app(
                 event_id=alert.event_id,
                 rule=alert.rule_id,
             )
-            if alert.event_id in diverted:
-                continue
-            diverted.add(alert.event_id)
-            source = next((m for m in messages if _event_id(m) == alert.event_id), None)
+            source = _source_of(alert, messages, engine_provider(), diverted)
             if source is not None:
+                diverted.add((source.partition, source.offset))
                 detail = (
                     f"alert of {len(payload)} bytes exceeds max.message.bytes={limits.alerts} of topic {alerts_topic}"
                 )
@@ -577,12 +575,33 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
     return lag
 
 
-def _event_id(message: Message) -> str | None:
-    """The event id of a message that decoded once already (only for the rare diverted alert)."""
-    try:
-        return decode_event(message.value or b"").event_id
-    except Exception:  # it decoded in judge_batch; anything else means no match
-        return None
+def _source_of(alert: Alert, messages: list[Message], engine: Judge, diverted: set[tuple[int, int]]) -> Message | None:
+    """The message, not yet `diverted`, that raised `alert` (only for the rare alert too large to publish).
+
+    Event ids are the producer's and may repeat within a batch, so the id alone could send a clean message
+    to the DLQ and drop the violation: a message whose judgement gives this alert id is taken first; the
+    first with the same event id only when none does.
+    """
+    same_id: list[Message] = []
+    proven = False
+    for message in messages:
+        try:
+            event: AccessEvent | None = decode_event(message.value or b"")
+        except Exception:  # it decoded in judge_batch; anything else means no match
+            event = None
+        if event is None or event.event_id != alert.event_id:
+            continue
+        fresh = (message.partition, message.offset) not in diverted
+        if fresh:
+            same_id.append(message)
+        try:
+            raises = any(raised.alert_id == alert.alert_id for raised in engine.judge(event))
+        except Exception:  # judged once already; a failure now only means no proof
+            raises = False
+        if raises and fresh:
+            return message
+        proven = proven or raises
+    return None if proven or not same_id else same_id[0]
 
 
 def _log_dead(dead_letters: list[DeadLetter], topic: str) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -109,9 +110,44 @@ def pattern_partitions(settings: Settings) -> int | None:
     return asyncio.run(input_partitions(bootstrap, settings.app_id, settings.input_topic, wait, client=client))
 
 
+def _tame_operator_signals(worker: Any, watcher: PolicyWatcher) -> None:
+    """After mode installs its handlers: SIGHUP checks the policy file now, SIGUSR1 and SIGUSR2 only log.
+
+    Left as they were, SIGHUP (a closed terminal, `systemctl reload`) killed the worker mid-batch, SIGUSR1
+    (a log-rotation convention) dumped every frame's local variables, raw events with plates and user
+    names, to the log, and SIGUSR2 opened pdb on the event loop, wedging it.
+    """
+    install = getattr(worker, "install_signal_handlers", None)
+    if install is None:
+        return
+
+    def ignored(name: str) -> None:
+        log.info("signal ignored", signal=name)
+
+    def reload_policy() -> None:
+        log.info("SIGHUP: checking the policy file now")
+        worker.add_future(watcher.poll())  # mode keeps and reaps the task
+
+    def install_tamed() -> None:
+        install()
+        worker.loop.add_signal_handler(signal.SIGHUP, reload_policy)
+        worker.loop.add_signal_handler(signal.SIGUSR1, ignored, "SIGUSR1")
+        worker.loop.add_signal_handler(signal.SIGUSR2, ignored, "SIGUSR2")
+
+    worker.install_signal_handlers = install_tamed
+
+
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     """Run the worker until a stop signal; return the process exit status."""
     install_repeat_limiter()
+    try:  # Faust writes its state here; a path that cannot be made is configuration (exit 2), not a crash loop
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"alpr-monitor worker: ALPR_DATA_DIR {settings.data_dir}: cannot be created ({exc.strerror})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     metrics = WorkerMetrics()
     metrics.mark_started()  # before /metrics is served, so no scrape ever reads "last event at 1970"
     try:
@@ -185,6 +221,7 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     worker.spinner = None  # it writes terminal escapes to stdout even when that is a pipe or a file
     watchdog = ShutdownWatchdog(settings.shutdown_timeout_seconds)
     _bound_shutdown(worker, watchdog)
+    _tame_operator_signals(worker, watcher)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:  # mode's Worker always leaves through sys.exit

@@ -219,6 +219,28 @@ class TestProduceFiles:
         assert f"{missing}: cannot read" in err.getvalue()
         assert len(_consume(kafka_broker, topic, 5)) == 5
 
+    def test_corrupt_gzip_stops_only_its_file(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+        """A gzip file cut short (EOFError) or damaged (zlib.error) is reported; the other files are sent."""
+        import gzip
+
+        events = _events(40, "gz")
+        whole = gzip.compress(b"".join(encode_event(event) + b"\n" for event in events[:30]))
+        cut, damaged = tmp_path / "cut.jsonl.gz", tmp_path / "damaged.jsonl.gz"
+        cut.write_bytes(whole[: len(whole) // 2])
+        damaged.write_bytes(whole[:40] + bytes(byte ^ 0xFF for byte in whole[40:80]) + whole[80:])
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(b"".join(encode_event(event) + b"\n" for event in events[30:]))
+        topic = _topic(kafka_broker)
+        err = io.StringIO()
+
+        status = produce_files(_settings(kafka_broker, topic), [str(cut), str(damaged), str(path)], err=err)
+
+        assert status == 1, err.getvalue()
+        assert f"{cut}: cannot read" in err.getvalue()
+        assert f"{damaged}: cannot read" in err.getvalue()
+        keys = {key for key, _ in _consume(kafka_broker, topic, 10)}
+        assert {event.event_id.encode() for event in events[30:]} <= keys
+
     def test_vendor_export_is_sent_as_v1_events(self, kafka_broker: KafkaBroker) -> None:
         """A real Flock portal search audit is converted and every event the reader yields from it is sent."""
         path = DATA / "flock-portal-search-audit-eugene-2025.csv"

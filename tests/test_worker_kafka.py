@@ -473,3 +473,59 @@ def _policy_version(worker: Worker) -> str:
 
 def _has_log(worker: Worker, event: str) -> bool:
     return any(entry["event"] == event for entry in worker.logs())
+
+
+def _produce_compressed(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], codec: str) -> None:
+    """Send with librdkafka (confluent-kafka) compressing every batch with `codec`, as many producers do."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 20, "acks": "all"})
+    for key, value in messages:
+        producer.produce(topic, value, key)
+    assert producer.flush(60) == 0
+
+
+@pytest.mark.kafka
+class TestCompressedInput:
+    @pytest.mark.parametrize("codec", ["snappy", "lz4", "zstd"])
+    async def test_batches_compressed_by_the_producer_are_judged(
+        self,
+        kafka_broker: KafkaBroker,
+        topics: Topics,
+        worker_factory: Callable[..., Worker],
+        reference_engine: Engine,
+        codec: str,
+    ) -> None:
+        """Events a producer compressed with snappy, lz4 or zstd are judged like any others, with the same alerts."""
+        stream = build_known_stream(reference_engine, 0)
+        _produce_compressed(kafka_broker.bootstrap, topics.source, stream.messages, codec)
+        worker = worker_factory(topics)
+        total = len(stream.messages)
+        await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
+        alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
+        assert _alert_pairs(alerts) == stream.alerts
+
+
+@pytest.mark.kafka
+class TestOperatorSignals:
+    async def test_hup_usr1_usr2_neither_stop_nor_dump_nor_debug(
+        self, kafka_broker: KafkaBroker, topics: Topics, worker_factory: Callable[..., Worker], reference_engine: Engine
+    ) -> None:
+        """SIGHUP, SIGUSR1 and SIGUSR2 (sent by logrotate or a terminal) leave the worker judging: no exit, no dump
+        of local variables (raw events) to the log, no debugger on the event loop; SIGTERM still stops it with 0."""
+        stream = build_known_stream(reference_engine, 0)
+        worker = worker_factory(topics)
+        half = len(stream.messages) // 2
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[:half])
+        await _wait_until(lambda: sum(worker.processed().values()) >= half, DRAIN_DEADLINE_S, worker, "first half")
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            worker.proc.send_signal(sig)
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[half:])
+        total = len(stream.messages)
+        await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
+        alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
+        assert _alert_pairs(alerts) == stream.alerts
+        assert worker.stop() == 0
+        log_text = worker.log_path.read_text(errors="replace")
+        assert "LOCAL VARIABLES" not in log_text
+        assert "debugger" not in log_text.lower()
