@@ -33,7 +33,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -248,7 +248,7 @@ class Worker:
     """A real `alpr-monitor worker` process with its own topics, consumer group and /metrics port."""
 
     def __init__(
-        self, bootstrap: str, workdir: Path, name: str, input_topic: str, security_env: dict[str, str] | None = None
+        self, bootstrap: str, workdir: Path, name: str, input_topic: str, env: dict[str, str] | None = None
     ) -> None:
         self.port = free_loopback_ports(1)[0]
         self.alerts_topic = f"{name}.alerts"
@@ -266,12 +266,12 @@ class Worker:
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY,
             "ALPR_LOG_FORMAT": "json",
             "ALPR_LOG_LEVEL": "WARNING",
-            **(security_env or {}),  # ALPR_KAFKA_*: TLS/SASL for the secured-broker run
+            **(env or {}),  # ALPR_KAFKA_* for the secured-broker run, ALPR_PATTERNS, log level
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([str(ALPR), "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def processed(self) -> float | None:
@@ -322,8 +322,16 @@ def wait_processed(worker: Worker, target: int, poll_s: float = 0.05) -> tuple[f
         time.sleep(poll_s)
 
 
-def worker_run(broker: KafkaBroker, workdir: Path, name: str, topic: str, count: int, expected_alerts: int) -> float:
-    worker = Worker(broker.bootstrap, workdir, name, topic)
+def worker_run(
+    broker: KafkaBroker,
+    workdir: Path,
+    name: str,
+    topic: str,
+    count: int,
+    expected_alerts: int | None,
+    env: dict[str, str] | None = None,
+) -> float:
+    worker = Worker(broker.bootstrap, workdir, name, topic, env)
     for output in (worker.alerts_topic, worker.dlq_topic):
         asyncio.run(broker.create_topic(output, 1))
     worker.start()
@@ -332,7 +340,7 @@ def worker_run(broker: KafkaBroker, workdir: Path, name: str, topic: str, count:
     finally:
         worker.stop()
     written = asyncio.run(end_offset(broker.bootstrap, worker.alerts_topic))
-    if written != expected_alerts:
+    if expected_alerts is not None and written != expected_alerts:
         print(f"  WARNING {name}: {written} alerts on the topic, {expected_alerts} expected", flush=True)
     if end - first < 0.5:
         print(f"  WARNING {name}: the run took {end - first:.2f} s: use more --events for a stable figure")
@@ -353,7 +361,10 @@ def secure_worker_run(
             Grant("worker", "group", name, "READ"),
         ]
     )
-    worker = Worker(secure.sasl_ssl_bootstrap, workdir, name, topic, secure.sasl_env("worker"))
+    # Detectors off, as in the plaintext figure it is compared with.
+    worker = Worker(
+        secure.sasl_ssl_bootstrap, workdir, name, topic, {**secure.sasl_env("worker"), "ALPR_PATTERNS": "false"}
+    )
     worker.start()
     try:
         first, at_first, end = wait_processed(worker, count)
@@ -548,6 +559,138 @@ def check_part(args: argparse.Namespace, workdir: Path, new_engine: Callable[[],
 # -- main -----------------------------------------------------------------------------------------
 
 
+# -- 5. pattern state: recovery after SIGKILL, bytes per plate ----------------------------------------
+
+
+def _recovery_events(count: int) -> list[tuple[bytes, bytes]]:
+    """`count` searches of distinct plates (one repeat-target row each) by 500 users, keyed by owner."""
+    from monitor.events import AccessEvent, Owner, Query, Requester
+
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    owner = Owner(agency="Oakland CA PD", ori="CA0010900", state="CA")
+    payloads = []
+    for i in range(count):
+        event = AccessEvent(
+            event_id=f"r-{i}",
+            event_type="query",
+            occurred_at=start + timedelta(seconds=2.5 * i),
+            owner=owner,
+            requester=Requester(agency="Oakland CA PD", state="CA", user=f"u-{i % 500}"),
+            query=Query(plate=f"{i:07d}", reason="stolen vehicle 25-0412", case_number="25-0412"),
+        )
+        payloads.append((b"oakland-pd", encode_event(event)))
+    return payloads
+
+
+async def _changelog_state(bootstrap: str, topic: str) -> tuple[int, int, int, int]:
+    """(records, live keys, live key+value bytes, live repeat-target keys) on a one-partition changelog."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, 0)
+        latest: dict[bytes, int] = {}
+        records = 0
+        next_offset = 0
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while next_offset < end and time.monotonic() < deadline:
+            for record in (await consumer.getmany(tp, timeout_ms=1000, max_records=50_000)).get(tp, []):
+                records += 1
+                next_offset = record.offset + 1
+                if record.value is None:
+                    latest.pop(record.key, None)
+                else:
+                    latest[record.key] = len(record.key) + len(record.value)
+        plates = sum(1 for key in latest if key.startswith(b"misuse.repeat_target|"))
+        return records, len(latest), sum(latest.values()), plates
+    finally:
+        await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
+        return offsets[tp].offset if tp in offsets else -1
+    except Exception:  # no coordinator yet
+        return -1
+    finally:
+        await admin.close()
+
+
+def _recovered(path: Path) -> tuple[int, float]:
+    """(keys, seconds) of the worker's last "pattern state recovered" log line."""
+    import json
+
+    found = (0, float("nan"))
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == "pattern state recovered":
+                found = (int(entry["keys"]), float(entry["seconds"]))
+    return found
+
+
+def pattern_recovery(broker: KafkaBroker, workdir: Path, keys: int) -> dict[str, float]:
+    """Build `keys` rows of pattern state, SIGKILL the worker, time a new worker's table recovery."""
+    name = "bench-recovery"
+    topic = f"{name}.events"
+    asyncio.run(broker.create_topic(topic, 1))
+    for output in (f"{name}.alerts", f"{name}.dlq"):
+        asyncio.run(broker.create_topic(output, 1))
+    payloads = _recovery_events(keys + 1)
+    asyncio.run(preload(broker.bootstrap, topic, payloads[:keys]))
+    env = {"ALPR_LOG_LEVEL": "INFO"}
+    first = Worker(broker.bootstrap, workdir, name, topic, env)
+    first.start()
+    try:
+        wait_processed(first, keys)
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while asyncio.run(_committed(broker.bootstrap, name, topic)) < keys:
+            first.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not commit its input offsets")
+            time.sleep(0.5)
+    finally:
+        assert first.proc is not None
+        first.proc.kill()
+        first.proc.wait(timeout=30)
+    changelog = f"{name}-pattern-state-changelog"
+    records, live_keys, live_bytes, plates = asyncio.run(_changelog_state(broker.bootstrap, changelog))
+    print(
+        f"  changelog: {records:,} records written, {live_keys:,} live keys, {live_bytes / 1e6:.1f} MB live "
+        f"({live_bytes / max(plates, 1):,.0f} bytes per tracked plate, {plates:,} plates)"
+    )
+    second = Worker(broker.bootstrap, workdir, name, topic, env)
+    second.log_path = workdir / f"{name}-restarted.log"
+    started = time.time()
+    second.start()
+    try:
+        asyncio.run(preload(broker.bootstrap, topic, payloads[keys:]))
+        wait_processed(second, 1)
+        restart_s = time.time() - started
+    finally:
+        second.stop()
+    recovered_keys, recovery_s = _recovered(second.log_path)
+    print(
+        f"  table recovery (partitions assigned to state recovered, from the worker's log): {recovery_s:.1f} s "
+        f"for {recovered_keys:,} keys; restart to first event processed: {restart_s:.1f} s"
+        " (includes the dead member's 10 s session timeout)"
+    )
+    return {
+        "keys": float(live_keys),
+        "recovery_s": recovery_s,
+        "restart_s": restart_s,
+        "bytes_per_plate": live_bytes / max(plates, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events pre-loaded for throughput runs")
@@ -555,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-rate", type=float, default=2000.0, help="events/s for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument("--recovery-keys", type=int, default=100_000, help="pattern state keys for the recovery run")
     parser.add_argument("--check-only", action="store_true", help="run only part 4 (check), no broker")
     parser.add_argument(
         "--secure", action="store_true", help="also run the worker over SASL_SSL SCRAM-SHA-512 on a secured broker"
@@ -618,11 +762,16 @@ def main(argv: list[str] | None = None) -> int:
             passthrough_label, passthrough_rate = max(medians.items(), key=lambda item: item[1])
 
             print(f"2. worker end to end (`alpr-monitor worker`, {loaded:,} pre-loaded events), {args.repeats} runs:")
-            worker_rates = [
-                worker_run(broker, workdir, f"bench-worker-{rep}", source, loaded, expected_alerts)
-                for rep in range(args.repeats)
-            ]
-            worker_rate = runs("worker", worker_rates)
+            # Detectors off and on, alternating, so a busy spell on the shared machine hits both alike.
+            off_rates, on_rates = [], []
+            for rep in range(args.repeats):
+                off = {"ALPR_PATTERNS": "false"}
+                off_rates.append(
+                    worker_run(broker, workdir, f"bench-worker-off-{rep}", source, loaded, expected_alerts, off)
+                )
+                on_rates.append(worker_run(broker, workdir, f"bench-worker-on-{rep}", source, loaded, None))
+            worker_rate = runs("worker, pattern detectors off (ALPR_PATTERNS=false)", off_rates)
+            patterns_rate = runs("worker, pattern detectors on (the default)", on_rates)
             # Same events, same run: the plaintext broker idles meanwhile.
             secure_rate = secure_section(workdir, payloads, args.repeats, expected_alerts) if args.secure else None
             reference_rates = []
@@ -650,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 print("  no alert was read back: latency not measured")
+            print(f"5. pattern state: {args.recovery_keys:,} keys, worker SIGKILLed, a new one recovers them:")
+            recovery = pattern_recovery(broker, workdir, args.recovery_keys)
         finally:
             broker.stop()
 
@@ -659,6 +810,14 @@ def main(argv: list[str] | None = None) -> int:
     print("summary:")
     print(f"  passthrough ({passthrough_label}, the faster) {passthrough_rate:,.0f} events/s")
     print(f"  worker {worker_rate:,.0f} events/s; worker / passthrough {ratio:.2f}")
+    on_off = patterns_rate / worker_rate
+    print(f"  worker with pattern detectors {patterns_rate:,.0f} events/s; on / off {on_off:.2f}")
+    print(f"  detectors on >= 0.8 x off: {'met' if on_off >= 0.8 else 'NOT met'}")
+    print(
+        f"  pattern state: {recovery['keys']:,.0f} keys recovered in {recovery['recovery_s']:.1f} s after SIGKILL "
+        f"(restart to first event processed {recovery['restart_s']:.1f} s); "
+        f"{recovery['bytes_per_plate']:,.0f} bytes per tracked plate"
+    )
     if secure_rate is not None:
         print(
             f"  worker over SASL_SSL SCRAM-SHA-512 {secure_rate:,.0f} events/s "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -29,6 +29,8 @@ or try it with no setup (`demo`). Plates and user names only ever appear as keye
 
 def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) -> Any:
     """The settings from flags and environment; unusable ones (Kafka security, a secret file) exit 2."""
+    from pydantic import ValidationError
+
     from monitor.kafka_security import KafkaSecurityError
     from monitor.secret_files import SecretFileError
     from monitor.settings import Settings
@@ -48,16 +50,32 @@ def _settings(args: argparse.Namespace, *, kafka: bool = False, **extra: Any) ->
     except (KafkaSecurityError, SecretFileError) as exc:
         print(f"alpr-monitor {args.command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except ValidationError as exc:
+        _unusable_settings(args.command, "ALPR_", exc)
     return settings
+
+
+def _unusable_settings(command: str, prefix: str, exc: Any) -> NoReturn:
+    """A bad setting value: exit 2 (never restarted), not a traceback and 1 (a crash loop)."""
+    for error in exc.errors(include_url=False, include_input=False):  # never echo a value: it may be a secret
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        print(f"alpr-monitor {command}: {name}: {error['msg']}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _pseudonymizer(settings: Any, *, required: bool) -> Any:
     from monitor.hashing import Pseudonymizer
 
+    # A missing or short key is unusable configuration: exit 2 (never restarted), not 1 or a traceback.
     if settings.pseudonym_key is not None:
-        return Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+        try:
+            return Pseudonymizer(settings.pseudonym_key.get_secret_value().encode())
+        except ValueError as exc:  # the message names the setting, never the key
+            print(f"alpr-monitor: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     if required:
-        raise SystemExit("alpr-monitor: set ALPR_PSEUDONYM_KEY (16+ bytes) so plate and user hashes stay stable")
+        print("alpr-monitor: set ALPR_PSEUDONYM_KEY (16+ bytes) so plate and user hashes stay stable", file=sys.stderr)
+        raise SystemExit(2)
     print("alpr-monitor: ALPR_PSEUDONYM_KEY is not set; plate hashes use a one-off random key", file=sys.stderr)
     return Pseudonymizer(secrets.token_bytes(32))
 
@@ -213,6 +231,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
         from streams.produce import bootstrap_servers
         from streams.worker import run_worker
 
+        pseudonymizer = _pseudonymizer(settings, required=True)  # configuration first, before the broker
         # A TLS, SASL or ACL refusal would leave Faust retrying forever: name it and stop (exit 2).
         topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
         refused = asyncio.run(preflight(bootstrap_servers(settings.broker), settings.kafka, topics, settings.app_id))
@@ -223,7 +242,7 @@ def _cmd_streams(args: argparse.Namespace) -> int:
 
         structlog.get_logger("cli").info("kafka connection", security=settings.kafka.describe())
 
-        return run_worker(settings, _pseudonymizer(settings, required=True))
+        return run_worker(settings, pseudonymizer)
     if args.command == "demo":
         from streams.demo import run_demo
 
@@ -235,13 +254,18 @@ def _cmd_streams(args: argparse.Namespace) -> int:
 
 def _cmd_notify(args: argparse.Namespace) -> int:
     """Per-violation notifier (streams/notifier.py): alerts topic -> webhook, Slack, PagerDuty."""
+    from pydantic import ValidationError
+
     from monitor.logging import configure_logging
     from monitor.notify import NotifierSettings
 
     settings = _settings(args, kafka=True, alerts_topic=args.alerts_topic)
     configure_logging(settings.log_format, settings.log_level)
     flags = {"config_path": args.config, "group_id": args.group, "metrics_port": args.notify_metrics_port}
-    notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})
+    try:
+        notify = NotifierSettings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        _unusable_settings(args.command, "ALPR_NOTIFY_", exc)
     from streams.notifier import run_notifier
 
     return run_notifier(settings, notify)

@@ -29,7 +29,7 @@ from monitor.alerts import encode_alert
 from monitor.engine import Engine
 from monitor.events import AccessEvent
 from monitor.failures import exception_site, failure_of
-from monitor.ingest import IngestOptions, Item, RowError, Skipped, read_events, read_snapshots
+from monitor.ingest import IngestError, IngestOptions, Item, RowError, Skipped, read_events, read_snapshots
 from monitor.patterns.offline import OfflinePatterns, fewer_collections
 
 __all__ = ["CheckSummary", "check_items", "run_check", "write_pattern_alerts"]
@@ -118,6 +118,10 @@ def check_items(
             item = next(iterator)
         except StopIteration:
             break
+        except IngestError as exc:  # the file is damaged past this point (a cut-short gzip): name it
+            summary.unreadable_inputs += 1
+            err.write(f"check: {exc}; the records after it were not judged\n")
+            break
         except Exception as exc:  # a reader bug: stop this input, say so, never a traceback
             summary.unreadable_inputs += 1
             where = exception_site(exc)
@@ -187,18 +191,32 @@ def run_check(
         opened: list[Iterator[Item]] = [read_snapshots(paths, fmt, options, snapshots)]
         return _check_all(engine, opened, detectors)
     # Every input is opened (and its format detected) before any record is judged, so an unusable file
-    # stops the run with status 2 before a single alert is written.
-    opened = []
+    # stops the run with status 2 before a single alert is written. Each file is closed again at once and
+    # opened again when its turn comes: holding them all open failed past the open-file limit (often
+    # 1,024), so `check logs/*.jsonl` over a few years of daily files refused everything.
+    inputs: list[Iterator[Item]] = []
+    stdin: Iterator[Item] | None = None  # standard input cannot be opened twice: it stays open
     try:
         for path in paths or ["-"]:
-            opened.append(read_events(path, fmt, options))
+            items = read_events(path, fmt, options)
+            if str(path) == "-" and stdin is None:
+                inputs.append(stdin := items)
+            else:
+                items.close()
+                inputs.append(_reopened(path, fmt, options))
     except BaseException:
-        for items in opened:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+        _close(stdin)
         raise
-    return _check_all(engine, opened, detectors)
+    return _check_all(engine, inputs, detectors)
+
+
+def _reopened(path: str, fmt: str | None, options: IngestOptions) -> Iterator[Item]:
+    """The items of a file checked before, opened only when read (an IngestError then stops only this file)."""
+    items = read_events(path, fmt, options)
+    try:
+        yield from items
+    finally:
+        items.close()
 
 
 def _check_all(
@@ -222,3 +240,9 @@ def _check_all(
                 )
     out.flush()
     return summary.exit_status(), summary
+
+
+def _close(items: Iterator[Item] | None) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()

@@ -7,6 +7,8 @@ its bytes, stamped on every alert, so an alert can always be traced to the exact
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -19,6 +21,7 @@ from monitor.jurisdiction import AgencyClass, state_code
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MAX_POLICY_BYTES",
     "Agreement",
     "Declaration",
     "KnownAgency",
@@ -281,13 +284,32 @@ def parse_policy(data: bytes, source: str) -> Policy:
     return policy
 
 
+MAX_POLICY_BYTES = 8 * 1024 * 1024
+"""A policy file is a few KB; one this large is a mistake, and reading it whole every reload would stall."""
+
+
+def read_policy_file(path: Path) -> bytes:
+    """The bytes of a policy file, or `PolicyError`: never blocks, never reads more than MAX_POLICY_BYTES.
+
+    The file is polled by the running worker, so a FIFO or a device put in its place (open() and read()
+    would wait forever on the event loop) or a file grown to gigabytes is refused with a clear error.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise PolicyError(f"{path}: the policy path is not a regular file")
+            data = handle.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    return data
+
+
 def load_policy(path: Path | None = None) -> Policy:
     """Load a policy file, or the shipped default policy when `path` is None."""
     if path is None:
         data = (resources.files("monitor") / DEFAULT_POLICY).read_bytes()
         return parse_policy(data, f"<built-in {DEFAULT_POLICY}>")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
-    return parse_policy(data, str(path))
+    return parse_policy(read_policy_file(path), str(path))

@@ -194,11 +194,16 @@ def _undo_evasions(norm: str, index: list[int] | None) -> tuple[str, list[int], 
         out.append(decoded[done : run.start()])
         mapped.extend(positions[done : run.start()])
         flags.extend(changed[done : run.start()])
-        for offset, ch in enumerate(run.group()):
-            if not _SPELLED_SEPARATOR.fullmatch(ch):
-                out.append(ch)
-                mapped.append(positions[run.start() + offset])
+        letters = [offset for offset, ch in enumerate(run.group()) if not _SPELLED_SEPARATOR.fullmatch(ch)]
+        apart = _letters_apart(run.group(), letters)
+        for number, offset in enumerate(letters):
+            if number in apart:  # the separator before this letter stays: it ends a one-letter word
+                out.append(" ")
+                mapped.append(positions[run.start() + offset - 1])
                 flags.append(True)
+            out.append(run.group()[offset])
+            mapped.append(positions[run.start() + offset])
+            flags.append(True)
         done = run.end()
     out.append(decoded[done:])
     mapped.extend(positions[done:])
@@ -207,6 +212,21 @@ def _undo_evasions(norm: str, index: list[int] | None) -> tuple[str, list[int], 
     for flag in flags:
         running.append(running[-1] + flag)
     return "".join(out), mapped, running
+
+
+_SPLIT_RUN_LETTERS = 40  # longer runs are joined whole: the split below stays a few matches per run
+
+
+def _letters_apart(run: str, letters: list[int]) -> frozenset[int]:
+    """Letter numbers of a spelled-out run that start a new word: a one-letter word ("a", "x") next to the
+    spelled-out term ("help a I C E agent") would otherwise join it ("aice") and hide it."""
+    word = "".join(run[offset] for offset in letters)
+    if len(word) > _SPLIT_RUN_LETTERS or _TERMS_RE.fullmatch(word):
+        return frozenset()
+    for first, last in ((1, len(word)), (0, len(word) - 1), (1, len(word) - 1)):
+        if last - first >= 3 and _TERMS_RE.fullmatch(word[first:last]):
+            return frozenset(n for n in (first, last) if 0 < n < len(word))
+    return frozenset()
 
 
 # --- term table ----------------------------------------------------------------------------------

@@ -43,11 +43,21 @@ def secret_env_names(settings_cls: type[BaseSettings]) -> dict[str, str]:
     }
 
 
+MAX_SECRET_BYTES = 64 * 1024
+"""Secrets are keys, passwords and tokens: a file larger than this (or /dev/zero) is a wrong path, and
+reading it whole would exhaust memory before the error could be said."""
+
+
 def _read_secret(variable: str, path: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_SECRET_BYTES + 1)
     except OSError as exc:
         raise SecretFileError(f"{variable}_FILE: cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretFileError(f"{variable}_FILE: {path} is larger than {MAX_SECRET_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SecretFileError(f"{variable}_FILE: {path} is not UTF-8 text") from None
     secret = text.removesuffix("\n").removesuffix("\r")

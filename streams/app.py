@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any, cast
 import faust
 import structlog
 from aiokafka.errors import MessageSizeTooLargeError
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 from faust.types import TP, ConsumerT
 from faust.types.tuples import Message as FaustMessage
 from mode import Service, ServiceT
 
 from monitor.alerts import Alert
-from monitor.events import EventError, decode_event
+from monitor.events import AccessEvent, EventError, decode_event
 from monitor.settings import Settings
 from streams.batch import (
     BatchResult,
@@ -59,10 +60,12 @@ from streams.batch import (
 from streams.health import Health
 from streams.kafka_clients import faust_credentials
 from streams.metrics import WorkerMetrics
+from streams.patterns import LivePatterns
 from streams.policy_agreement import PolicyAgreement, stamp_commits
 from streams.topics import OutputLimits, TopicCheck, TopicConfigError
 
 if TYPE_CHECKING:
+    from monitor.engine import Engine
     from streams.policy_reload import PolicyWatcher
 
 __all__ = ["BatchHandler", "BatchObserver", "WorkerApp", "create_app"]
@@ -80,10 +83,26 @@ BatchHandler = Callable[[list[FaustMessage]], Awaitable[None]]
 log = structlog.get_logger(__name__)
 
 
+FETCH_MAX_WAIT_MS = 20
+"""How long the broker may hold a fetch that finds no new record (Faust hard-codes 1500 ms). aiokafka keeps
+one fetch in flight per broker; once an input partition's records are buffered, the next fetch names only
+the other partitions (the patterns' repartition topic, mostly empty) and the broker holds it for this long,
+while the input waits behind it: at 1500 ms that cut the worker with detectors from ~5,000 to ~1,000
+events/s. Idle, it means a fetch every 20 ms per worker."""
+
+
+class _ShortWaitConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by the fetcher aiokafka builds at start
+        return consumer
+
+
 class BatchConsumer(KafkaConsumer):
     """Faust's Kafka consumer, handing the input topic's records on one fetched batch at a time."""
 
-    batch_topic: str = ""
+    batch_topic: str = ""  # the input topic
+    batch_topics: frozenset[str] = frozenset()  # it and the patterns' repartition topic
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None  # called once per fetch-loop round: liveness
     _held: frozenset[TP] = frozenset()
@@ -146,6 +165,9 @@ class BatchConsumer(KafkaConsumer):
             partitions=sorted(tp.partition for tp in tps),
         )
 
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ShortWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         # Faust's loop (transport/consumer.py), minus its per-message machinery; the same checks.
         consumer_stopped = self._stopped.is_set
@@ -179,7 +201,7 @@ class BatchConsumer(KafkaConsumer):
                     # with no `stream_inbound_time` as "not processing" at ERROR every few seconds.
                     monitor.stream_inbound_time[tp] = time.monotonic()
                     monitor.track_tp_end_offset(tp, self.highwater(tp))
-                    if tp.topic == self.batch_topic:
+                    if tp.topic in self.batch_topics:
                         await self.handle_batch(messages)
                     else:  # any other subscription goes Faust's usual way
                         for message in messages:
@@ -218,9 +240,10 @@ class BatchConsumer(KafkaConsumer):
 
 
 class WorkerApp(faust.App):
-    """A Faust app whose consumer hands `batch_topic` to `handle_batch` a fetched batch at a time."""
+    """A Faust app whose consumer hands `batch_topic` and `extra_topics` to `handle_batch` a batch at a time."""
 
     batch_topic: str = ""
+    extra_topics: tuple[Any, ...] = ()  # Faust topics, e.g. the patterns' repartition topic
     handle_batch: BatchHandler
     on_round: Callable[[], None] | None = None
     policy_version: Callable[[], str] | None = None
@@ -230,6 +253,9 @@ class WorkerApp(faust.App):
         # Registered with the conductor before it starts, so the consumer subscribes to the topic
         # and tracks acks for it (an agent's topic is registered the same way when the agent starts).
         self.topics.add(self.topic(self.batch_topic))
+        for topic in self.extra_topics:
+            await topic.maybe_declare()
+            self.topics.add(topic)
 
     def _new_consumer(self) -> ConsumerT:
         consumer = BatchConsumer(
@@ -241,6 +267,7 @@ class WorkerApp(faust.App):
             loop=self.transport.loop,
         )
         consumer.batch_topic = self.batch_topic
+        consumer.batch_topics = frozenset({self.batch_topic, *(t.get_topic_name() for t in self.extra_topics)})
         consumer.handle_batch = self.handle_batch
         consumer.on_round = self.on_round
         consumer.policy_version = self.policy_version
@@ -276,6 +303,7 @@ def create_app(
     metrics: WorkerMetrics | None = None,
     policy_watcher: PolicyWatcher | None = None,
     on_batch: BatchObserver | None = None,
+    pattern_partitions: int | None = None,
     health: Health | None = None,
     topic_check: TopicCheck | None = None,
     **faust_options: Any,
@@ -286,6 +314,7 @@ def create_app(
     `faust_options` override the Faust settings (e.g. `topic_allow_declare=False` for a mock broker).
     `health` gets a round per fetch-loop turn and the partition and policy checks; `topic_check` runs
     every few seconds (input topic present, output limits) and its limits fit what is written.
+    `pattern_partitions` (the input topic's partition count) turns the pattern detectors on (streams.patterns).
     """
     # TLS, mTLS and SASL for Faust's consumer, producer and admin client (ALPR_KAFKA_*).
     credentials = {"broker_credentials": faust_credentials(settings.kafka)}
@@ -321,13 +350,14 @@ def create_app(
             result.alerts.extend(one.alerts)
             result.dead.extend(one.dead)
             result.processed.update(one.processed)
+            result.judged.extend(one.judged)
         return result
 
     def fit_outputs(result: BatchResult, messages: list[Message]) -> None:
         """Divert alerts the alerts topic cannot hold to the DLQ; cut dead letters to the DLQ's limit."""
         limits = topic_check.limits if topic_check is not None else OutputLimits()
         fitting: list[tuple[Alert, bytes]] = []
-        diverted: set[str] = set()
+        diverted: set[tuple[int, int]] = set()
         for alert, payload in result.alerts:
             key = alert.alert_id.encode()
             if len(payload) <= OutputLimits.record_room(limits.alerts, key):
@@ -342,11 +372,9 @@ def create_app(
                 event_id=alert.event_id,
                 rule=alert.rule_id,
             )
-            if alert.event_id in diverted:
-                continue
-            diverted.add(alert.event_id)
-            source = next((m for m in messages if _event_id(m) == alert.event_id), None)
+            source = _source_of(alert, messages, engine_provider(), diverted)
             if source is not None:
+                diverted.add((source.partition, source.offset))
                 detail = (
                     f"alert of {len(payload)} bytes exceeds max.message.bytes={limits.alerts} of topic {alerts_topic}"
                 )
@@ -356,13 +384,32 @@ def create_app(
         result.dead = [fit_dead_letter(d, OutputLimits.record_room(limits.dlq, None, d.headers)) for d in result.dead]
 
     async def judge_and_ack(fetched: list[FaustMessage]) -> None:
+        if patterns is None:
+            await _judge_and_ack(fetched)
+        else:
+            async with patterns.lock:  # no timer tick between reading and committing pattern state
+                await _judge_and_ack(fetched)
+
+    async def _judge_and_ack(fetched: list[FaustMessage]) -> None:
         started = time.perf_counter()
         generation = app.consumer_generation_id
         messages = [Message(m.key, m.value, m.partition, m.offset) for m in fetched]
-        result = judge_all(messages)
-        fit_outputs(result, messages)
+        engine = engine_provider()
+        if patterns is not None and fetched[0].topic != input_topic:
+            result = BatchResult()  # forwarded for the detectors only: judged on the input already
+            judged = patterns.decode(fetched)
+        else:
+            result = judge_all(messages)
+            fit_outputs(result, messages)
+            judged = result.judged
         producer = app.producer
         pending: list[Awaitable[Any]] = []
+        found = None
+        if patterns is not None:  # the detectors after the rules; their state commits after the alerts
+            first, next_offset = fetched[0], fetched[-1].offset + 1
+            found = patterns.run(cast("Engine", engine), first.topic, first.partition, judged, next_offset)
+            result.alerts.extend(found.alerts)
+            pending.extend(await patterns.send(found, producer.send))
         for alert, payload in result.alerts:
             pending.append(await producer.send(alerts_topic, alert.alert_id.encode(), payload, None, None, None))
         for dead in result.dead:
@@ -385,11 +432,14 @@ def create_app(
         # Across a rebalance (flow stopped, or a new generation) the batch stays unacked: its partitions
         # may have moved, and their next owner reads it again from the last commit.
         if consumer.flow_active and app.consumer_generation_id == generation:
+            if patterns is not None and found is not None:
+                await patterns.commit(found, producer.send)
             ack = consumer.ack
             for message in fetched:
                 ack(message)
             last = fetched[-1]
-            next_offsets[last.partition] = last.offset + 1
+            if last.topic == input_topic:  # not the patterns' repartition topic: the lag is the input's
+                next_offsets[last.partition] = last.offset + 1
             # Counted only when acked: an unacked batch is read and counted again by the next owner.
             if metrics is not None:
                 metrics.record_batch(
@@ -410,6 +460,9 @@ def create_app(
         app.on_round = health.loop_round
         health.set_check(CHECK_POLICY, True, "policy loaded")
         health.set_check(CHECK_PARTITIONS, False, "waiting for the consumer group to assign partitions")
+    patterns = None
+    if pattern_partitions is not None:
+        patterns = _live_patterns(app, settings, pattern_partitions, engine_provider, metrics)
 
     def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: Iterable[Any] = args[0] if args else ()
@@ -471,6 +524,40 @@ def create_app(
     return app
 
 
+def _live_patterns(
+    app: WorkerApp,
+    settings: Settings,
+    partitions: int,
+    engine_provider: Callable[[], Judge],
+    metrics: WorkerMetrics | None,
+) -> LivePatterns:
+    """The detectors' table, repartition topic and wall-clock timer on `app` (see streams.patterns)."""
+    live = LivePatterns(
+        app,
+        input_topic=settings.input_topic,
+        alerts_topic=settings.alerts_topic,
+        partitions=partitions,
+    )
+    app.extra_topics = (live.topic(),)
+
+    def _held(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The new assignment (not the revoked set: with eager rebalancing that is every partition, kept
+        # ones included, whose state Faust does not read again).
+        assigned: Iterable[Any] = args[0] if args else ()
+        live.hold({tp.partition for tp in assigned if tp.topic == settings.input_topic})
+
+    app.on_partitions_assigned.connect(_held)
+
+    async def tick() -> None:
+        try:
+            await live.on_timer(cast("Engine", engine_provider()), metrics)
+        except Exception:  # the next tick tries again; alerts sent were acknowledged, state not committed
+            log.exception("pattern timer tick failed; the next tick tries again")
+
+    app.timer(live.settings.pattern_tick_seconds, name="alpr-pattern-clock")(tick)
+    return live
+
+
 async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]) -> dict[int, int]:
     """Highwater minus the next offset to process, per assigned partition of the input topic."""
     consumer = app.consumer
@@ -488,12 +575,33 @@ async def _consumer_lag(app: faust.App, topic: str, next_offsets: dict[int, int]
     return lag
 
 
-def _event_id(message: Message) -> str | None:
-    """The event id of a message that decoded once already (only for the rare diverted alert)."""
-    try:
-        return decode_event(message.value or b"").event_id
-    except Exception:  # it decoded in judge_batch; anything else means no match
-        return None
+def _source_of(alert: Alert, messages: list[Message], engine: Judge, diverted: set[tuple[int, int]]) -> Message | None:
+    """The message, not yet `diverted`, that raised `alert` (only for the rare alert too large to publish).
+
+    Event ids are the producer's and may repeat within a batch, so the id alone could send a clean message
+    to the DLQ and drop the violation: a message whose judgement gives this alert id is taken first; the
+    first with the same event id only when none does.
+    """
+    same_id: list[Message] = []
+    proven = False
+    for message in messages:
+        try:
+            event: AccessEvent | None = decode_event(message.value or b"")
+        except Exception:  # it decoded in judge_batch; anything else means no match
+            event = None
+        if event is None or event.event_id != alert.event_id:
+            continue
+        fresh = (message.partition, message.offset) not in diverted
+        if fresh:
+            same_id.append(message)
+        try:
+            raises = any(raised.alert_id == alert.alert_id for raised in engine.judge(event))
+        except Exception:  # judged once already; a failure now only means no proof
+            raises = False
+        if raises and fresh:
+            return message
+        proven = proven or raises
+    return None if proven or not same_id else same_id[0]
 
 
 def _log_dead(dead_letters: list[DeadLetter], topic: str) -> None:

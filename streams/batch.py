@@ -8,7 +8,7 @@ one of three outcomes: alerted, clean, or invalid (dead-lettered with its origin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -59,6 +59,10 @@ class Judge(Protocol):
     def judge(self, event: AccessEvent) -> list[Alert]: ...
 
 
+Judged = tuple[int, bytes | None, bytes | None, AccessEvent, Sequence[Alert] | None]
+"""A valid event as judged: offset, key, raw value, the event, its alerts (None: not judged yet)."""
+
+
 class Message(NamedTuple):
     """One input message as read from the topic."""
 
@@ -87,6 +91,8 @@ class BatchResult:
     alerts: list[tuple[Alert, bytes]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     processed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Each valid event judged: (offset, key, value, event, its alerts), for the pattern detectors.
+    judged: list[Judged] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -143,6 +149,7 @@ def judge_batch(
             dead_add(_dead_letter(message, failure_of(exc, "judge", event_id=event.event_id), source_topic))
             processed[event.event_type, "invalid"] += 1
             continue
+        result.judged.append((message.offset, message.key, raw, event, [alert for alert, _ in encoded]))
         if encoded:
             for pair in encoded:
                 alerts_add(pair)

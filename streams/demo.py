@@ -30,17 +30,22 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor.alerts import Alert, decode_alert
+from monitor.engine import Engine
+from monitor.events import EventError, decode_event
 from monitor.hashing import Pseudonymizer
 from monitor.kafka_security import PLAINTEXT
+from monitor.patterns import partition_key
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
 from monitor.settings import Settings
 from streams.app import create_app
 from streams.batch import BatchResult
 from streams.metrics import MetricsServer, WorkerMetrics
+from streams.patterns import repartition_topic_name
 from streams.policy_reload import PolicyWatcher
 from streams.produce import bootstrap_servers
 from streams.sample import SampleMessage, sample_messages
+from streams.state_store import changelog_topic_name
 
 __all__ = ["DemoTally", "MockCluster", "render_alert", "render_dead_letter", "run_demo"]
 
@@ -131,6 +136,14 @@ def render_alert(alert: Alert) -> Text:
     if matched:
         text.append("  matched ", style="dim")
         text.append(repr(matched), style="magenta")
+    evidence = alert.evidence
+    if evidence.get("active_days"):  # standing access: which day of exposure this alert is for
+        text.append(
+            f"  day {evidence['active_days']} of access since {evidence.get('active_since', '?')[:10]}", style="magenta"
+        )
+    elif alert.kind.startswith("misuse.") and evidence.get("count"):
+        days = f" on {evidence['distinct_days']} days" if evidence.get("distinct_days") else ""
+        text.append(f"  {evidence['count']} searches{days}", style="magenta")
     text.append(f"  event {alert.event_id}", style="dim")
     return text
 
@@ -195,7 +208,14 @@ async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, co
             # The embedded mock cluster speaks plaintext only, whatever ALPR_KAFKA_* say.
             update={"broker": f"kafka://{cluster.bootstrap}", "data_dir": Path(data_dir), "kafka": PLAINTEXT}
         )
-        cluster.create_topics(settings.input_topic, settings.alerts_topic, settings.dlq_topic)
+        created = cluster.create_topics(
+            settings.input_topic,
+            settings.alerts_topic,
+            settings.dlq_topic,
+            # The pattern state's internal topics: the mock cannot create topics the Faust way.
+            changelog_topic_name(settings.app_id),
+            repartition_topic_name(settings.app_id),
+        )
         url = f"http://{settings.metrics_host}:{server.port}/metrics"
         console.print(
             Text.assemble(
@@ -207,7 +227,8 @@ async def _demo(settings: Settings, pseudonymizer: Pseudonymizer, once: bool, co
                 f"alpr-monitor produce --broker kafka://{cluster.bootstrap} FILE",
             )
         )
-        return await _run(demo_settings, metrics, watcher, server, once, stop, console)
+        partitions = created[settings.input_topic]
+        return await _run(demo_settings, metrics, watcher, server, once, stop, console, partitions)
 
 
 async def _run(
@@ -218,6 +239,7 @@ async def _run(
     once: bool,
     stop: asyncio.Event,
     console: Console,
+    partitions: int,
 ) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -228,6 +250,7 @@ async def _run(
         metrics=metrics,
         policy_watcher=watcher,
         on_batch=tally.on_batch,
+        pattern_partitions=partitions,
         topic_disable_leader=True,
         topic_allow_declare=False,
     )
@@ -248,7 +271,7 @@ async def _run(
         await producer.start()
         try:
             sample = sample_messages(datetime.now(UTC))
-            await _produce(producer, settings.input_topic, sample)
+            await _produce(producer, settings.input_topic, sample, watcher.current())
             console.print(
                 Text(
                     f"sent {len(sample)} sample messages to {settings.input_topic}; worker starting up...", style="dim"
@@ -288,8 +311,15 @@ async def _run(
     return EXIT_OK
 
 
-async def _produce(producer: Any, topic: str, sample: list[SampleMessage]) -> None:
-    futures = [await producer.send(topic, message.value, key=message.key) for message in sample]
+async def _produce(producer: Any, topic: str, sample: list[SampleMessage], engine: Engine) -> None:
+    """Send the sample keyed by owner, as `alpr-monitor produce` does (the broken message by its label)."""
+    futures = []
+    for message in sample:
+        try:
+            key = partition_key(engine, decode_event(message.value))
+        except EventError:
+            key = message.key
+        futures.append(await producer.send(topic, message.value, key=key))
     await asyncio.gather(*futures)
 
 

@@ -28,10 +28,16 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from streams.metrics import MetricsServer
 
-__all__ = ["DEFAULT_STALL_SECONDS", "Health", "serve_http"]
+__all__ = ["DEFAULT_STALL_SECONDS", "IDLE_TIMEOUT_SECONDS", "MAX_CONNECTIONS", "Health", "serve_http"]
 
 DEFAULT_STALL_SECONDS = 120.0
 """A fetch loop silent this long is wedged: rounds take about a second, batches well under a minute."""
+
+MAX_CONNECTIONS = 64
+"""Connections served at once; more are closed on arrival. Each holds a thread, so without a bound idle
+(slowloris) connections pile up threads until the process can start none (watchdog, policy reload)."""
+IDLE_TIMEOUT_SECONDS = 5.0
+"""A connection silent this long is closed, so idle ones cannot hold the slots a probe needs."""
 
 Clock = Callable[[], float]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -103,7 +109,9 @@ def _body(checks: dict[str, tuple[bool, str]]) -> dict[str, Any]:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log line per probe or scrape."""
+    """No access log line per probe or scrape; a connection idle past IDLE_TIMEOUT_SECONDS is closed."""
+
+    timeout = IDLE_TIMEOUT_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -126,9 +134,33 @@ def _health_app(registry: CollectorRegistry, health: Health) -> Callable[[dict[s
     return app
 
 
+class _BoundedServer(ThreadingWSGIServer):
+    """prometheus-client's threaded server, serving at most MAX_CONNECTIONS connections at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: turned away rather than a thread more
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def serve_http(host: str, port: int, registry: CollectorRegistry, health: Health) -> MetricsServer:
     """Serve /metrics, /healthz and /readyz on host:port (port 0: any free port) in a daemon thread."""
-    server = make_server(host, port, _health_app(registry, health), ThreadingWSGIServer, handler_class=_QuietHandler)
+    server = make_server(host, port, _health_app(registry, health), _BoundedServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="alpr-http", daemon=True)
     thread.start()
     return MetricsServer(server, thread)

@@ -16,10 +16,12 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from monitor.alerts import Alert
+from monitor.patterns.detectors.standing_access import GAUGE_CLASSES
 
 __all__ = [
     "DLQ_REASONS",
     "EVENT_TYPES",
+    "GRANT_CLASSES",
     "JURISDICTIONS",
     "OUTCOMES",
     "MetricsServer",
@@ -38,6 +40,8 @@ DLQ_REASONS = (
 )
 JURISDICTIONS = frozenset({"in_state", "out_of_state", "federal", "tribal", "private", "placeholder", "unresolved"})
 OTHER_OWNER = "other"
+GRANT_CLASSES = GAUGE_CLASSES
+"""Jurisdiction classes of `alpr_prohibited_active_grants` (in_state: one the owner's own policy prohibits)."""
 
 # Seconds. Detection lag spans live traffic (sub-second) to replayed exports (days old).
 _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
@@ -115,6 +119,19 @@ class WorkerMetrics:
             registry=reg,
         )
         self.policy = Info("alpr_policy", "The policy in force", registry=reg)
+        # Pattern state (streams.patterns): prohibited recipients holding access on this worker's partitions.
+        self.prohibited_grants = Gauge(
+            "alpr_prohibited_active_grants",
+            "Prohibited recipients holding access to an owner's data now, by owner and jurisdiction class",
+            ["owner", "jurisdiction"],
+            registry=reg,
+        )
+        self.prohibited_grant_since = Gauge(
+            "alpr_prohibited_grant_oldest_since_timestamp_seconds",
+            "Unix time the longest-standing prohibited access began, by owner and jurisdiction class",
+            ["owner", "jurisdiction"],
+            registry=reg,
+        )
         self.policy_mismatch = Gauge(
             "alpr_policy_mismatch",
             "1 while workers of this consumer group committed offsets under different policy versions, else 0",
@@ -132,6 +149,7 @@ class WorkerMetrics:
         for reason in DLQ_REASONS:
             self.dlq_messages.labels(reason)
         self._owners: frozenset[str] = frozenset({OTHER_OWNER})
+        self.set_prohibited_grants({})
 
     def mark_started(self, now: float | None = None) -> None:
         """Record the worker's start (unix time, default now) as its last event time until the first event."""
@@ -174,6 +192,30 @@ class WorkerMetrics:
             self.batch_seconds.observe(seconds)
             self.event_seconds.observe(seconds / total)
             self.last_event.set(now)
+
+    def set_prohibited_grants(self, grants: Mapping[tuple[str, str], tuple[int, float]]) -> None:
+        """Replace the prohibited-grant gauges: (owner, jurisdiction) -> (count, earliest start, unix time).
+
+        Every policy owner and jurisdiction class has a series (0 when none), so a revoke sets it to 0
+        and the alert rule resolves, rather than the series vanishing.
+        """
+        owners = self._owners
+        counts: CountingDict[tuple[str, str]] = CountingDict()
+        since: dict[tuple[str, str], float] = {}
+        for (owner, jurisdiction), (count, started) in grants.items():
+            label = (
+                owner if owner in owners else OTHER_OWNER,
+                jurisdiction if jurisdiction in GRANT_CLASSES else "unresolved",
+            )
+            counts[label] += count
+            since[label] = min(since.get(label, started), started)
+        self.prohibited_grants.clear()
+        self.prohibited_grant_since.clear()
+        for owner in owners:
+            for jurisdiction in GRANT_CLASSES:
+                self.prohibited_grants.labels(owner, jurisdiction).set(counts.get((owner, jurisdiction), 0))
+        for label, started in since.items():
+            self.prohibited_grant_since.labels(*label).set(started)
 
     def set_consumer_lag(self, lag: Mapping[int, int]) -> None:
         """Replace the per-partition lag; partitions no longer assigned disappear."""

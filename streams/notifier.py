@@ -241,7 +241,9 @@ class Deliverer:
         while True:
             attempts += 1
             async with self._slots:  # held for the request only, never while backing off
-                attempt = await self._post(request.url, request.headers, request.body, receiver.endpoint.timeout_s)
+                attempt = await self._post(
+                    request.url, request.headers, request.body, receiver.endpoint.timeout_s, _secrets_of(receiver)
+                )
             if attempt.verdict is Verdict.DELIVERED:
                 self._settle(receiver, alert, "delivered")
                 report.delivered += 1
@@ -289,23 +291,44 @@ class Deliverer:
                 )
             await self.sleep(delay)
 
-    async def _post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> _Attempt:
+    async def _post(
+        self, url: str, headers: dict[str, str], body: bytes, timeout: float, secrets: tuple[str, ...] = ()
+    ) -> _Attempt:
         try:
             response = await self.client.post(url, content=body, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:
             return _Attempt(Verdict.RETRY, f"timeout after {timeout}s ({type(exc).__name__})")
         except httpx.TransportError as exc:
             # The URL may be a secret (Slack): keep it out of the detail that is logged and dead-lettered.
-            return _Attempt(Verdict.RETRY, f"{type(exc).__name__}: {exc}".replace(url, "<url>")[:_DETAIL_MAX])
+            detail = _redacted(f"{type(exc).__name__}: {exc}".replace(url, "<url>"), secrets)
+            return _Attempt(Verdict.RETRY, detail[:_DETAIL_MAX])
         status = response.status_code
         verdict = classify_status(status)
-        detail = f"HTTP {status}" if verdict is Verdict.DELIVERED else f"HTTP {status}: {response.text}"[:_DETAIL_MAX]
-        return _Attempt(verdict, detail, status, parse_retry_after(response.headers.get("retry-after")))
+        # An error answer may echo the request (routing key, token): cut the secrets before cutting the length.
+        detail = (
+            f"HTTP {status}" if verdict is Verdict.DELIVERED else _redacted(f"HTTP {status}: {response.text}", secrets)
+        )
+        return _Attempt(verdict, detail[:_DETAIL_MAX], status, parse_retry_after(response.headers.get("retry-after")))
 
     def _settle(self, receiver: Receiver, alert: Alert, outcome: str) -> None:
         self._settled[receiver.name].add(alert.alert_id)
         if self.metrics is not None:
             self.metrics.count(receiver.kind, outcome)
+
+
+def _secrets_of(receiver: Receiver) -> tuple[str, ...]:
+    """Every secret a request to `receiver` carries (URL, header values and their bearer tokens, routing key)."""
+    values = [receiver.url.get_secret_value(), *(value.get_secret_value() for value in receiver.headers.values())]
+    values += [value.removeprefix("Bearer ") for value in values if value.startswith("Bearer ")]
+    if receiver.routing_key is not None:
+        values.append(receiver.routing_key.get_secret_value())
+    return tuple(sorted((value for value in values if value), key=len, reverse=True))  # longest first
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
 
 
 class Notifier:
@@ -526,6 +549,8 @@ async def _serve(notifier: Notifier) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP (a closed terminal, `systemctl reload`) would otherwise kill the notifier mid-delivery.
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("signal ignored", signal="SIGHUP"))
     settings, notify = notifier.settings, notifier.notify
     servers = bootstrap_servers(settings.broker)
     # A TLS, SASL or ACL refusal is configuration (exit 2, do not restart), not an outage.

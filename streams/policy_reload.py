@@ -17,7 +17,7 @@ import structlog
 
 from monitor.engine import Engine, load_engine
 from monitor.hashing import Pseudonymizer
-from monitor.policy import PolicyError
+from monitor.policy import PolicyError, read_policy_file
 from monitor.rules.pack import PackError
 from streams.metrics import WorkerMetrics
 
@@ -28,11 +28,12 @@ log = structlog.get_logger(__name__)
 EngineLoader = Callable[[Path | None, Pseudonymizer], Engine]
 
 
-def _digest(path: Path) -> str | None:
+def _digest(path: Path) -> str | PolicyError:
+    """The hash of the file's bytes, or why it cannot be read (bounded, and never waits on a FIFO)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+        return hashlib.sha256(read_policy_file(path)).hexdigest()
+    except PolicyError as exc:
+        return exc
 
 
 class PolicyWatcher:
@@ -53,7 +54,8 @@ class PolicyWatcher:
         self._pseudonymizer = pseudonymizer
         self._metrics = metrics
         self._loader = loader
-        self._digest = _digest(path) if path is not None else None
+        first = _digest(path) if path is not None else None
+        self._digest = first if isinstance(first, str) else None
         self._refused: str | None = None
         self._engine = loader(path, pseudonymizer)
         self._publish()
@@ -67,12 +69,13 @@ class PolicyWatcher:
         if self._path is None:
             return False
         digest = _digest(self._path)
-        if digest is None:
+        if isinstance(digest, PolicyError):
             if self._refused != "unreadable":
                 self._refused = "unreadable"
                 log.error(
                     "policy file unreadable; the policy in force stays",
                     path=str(self._path),
+                    error=str(digest),
                     version=self._engine.version,
                 )
             return False

@@ -1,7 +1,9 @@
 """`alpr-monitor produce`: send events from files to the input topic.
 
 Any format `check` reads (v1 JSON lines by default, vendor exports by `--format`) becomes v1 events
-keyed by event id, sent with acks=all so that "sent" means the broker has them. Records that cannot
+keyed by their owner (`monitor.patterns.partition_key`: the policy's owner id, or the folded agency name
+of an owner the policy does not list), so that all of an owner's events, and with them its pattern
+state, live on one partition; sent with acks=all so that "sent" means the broker has them. Records that cannot
 become events are reported (file:line: reason) on standard error and counted, never dropped silently.
 Exit status: 0 when every record was sent, 1 when some were unreadable or undeliverable, 2 when
 nothing could be used (no readable input, or no broker).
@@ -10,6 +12,8 @@ nothing could be used (no readable input, or no broker).
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,11 +26,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from monitor.events import AccessEvent, encode_event
 from monitor.ingest import IngestError, IngestOptions, RowError, Skipped, read_events
+from monitor.policy import PolicyError
+from monitor.rules.pack import PackError
 from monitor.settings import Settings
 from streams.kafka_clients import aiokafka_options
 from streams.kafka_refusals import explain_connection_failure
 
-__all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "produce_files"]
+__all__ = ["ProduceSummary", "RateLimiter", "bootstrap_servers", "owner_keying", "produce_files"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
 _MAX_IN_FLIGHT = 10_000
@@ -135,6 +141,8 @@ async def _send_all(
     summary: ProduceSummary,
     advance: Callable[[int], None],
     report: Callable[[str], None],
+    *,
+    key_for: Callable[[AccessEvent], bytes],
 ) -> None:
     pending: list[tuple[str, asyncio.Future[Any]]] = []
 
@@ -154,7 +162,7 @@ async def _send_all(
     remaining = iter(events)
     for event in remaining:
         await limiter.acquire()
-        key = event.event_id.encode()
+        key = key_for(event)
         try:
             future = await producer.send(topic, encode_event(event), key=key)
         except (UnknownTopicOrPartitionError, TopicAuthorizationFailedError) as exc:
@@ -191,6 +199,11 @@ async def _produce(
     from aiokafka import AIOKafkaProducer
 
     console = Console(file=err, highlight=False, soft_wrap=True)
+    try:
+        key_for = owner_keying(settings)
+    except (PolicyError, PackError) as exc:
+        console.print(f"produce: cannot use the policy (it says how events are keyed): {exc}", markup=False)
+        return EXIT_UNUSABLE
     summary = ProduceSummary()
     topic = settings.input_topic
     producer = AIOKafkaProducer(
@@ -232,11 +245,22 @@ async def _produce(
     try:
         with progress:
             events = _items(paths or ["-"], fmt, options, summary, report)
-            await _send_all(producer, topic, events, RateLimiter(rate), summary, advance, report)
+            await _send_all(producer, topic, events, RateLimiter(rate), summary, advance, report, key_for=key_for)
     finally:
         await producer.stop()
     console.print(summary.render(topic), markup=False)
     return summary.status()
+
+
+def owner_keying(settings: Settings) -> Callable[[AccessEvent], bytes]:
+    """The message key of an event: its owner, as the policy in `settings` names owners."""
+    from monitor.engine import load_engine
+    from monitor.hashing import Pseudonymizer
+    from monitor.patterns.observation import partition_key
+
+    # The engine only resolves owners here; it hashes nothing, so any key will do.
+    engine = load_engine(settings.policy_path, Pseudonymizer(os.urandom(32)))
+    return functools.partial(partition_key, engine)
 
 
 def produce_files(

@@ -5,17 +5,29 @@ of Oakland's cameras for an "ICE case", federal and out-of-state searches of Cal
 Beach's 2020 "group approval" that let hundreds of agencies in at once. Most of it is clean in-state
 traffic, as in real logs, and one message is broken so the dead-letter path shows too.
 
+Two patterns over time, with days compressed into the sample by event time (they happen over the last
+week before `now`): the Long Beach story, where a group approval lets Immigration and Customs
+Enforcement in, ICE searches on the following days, and the standing-access alert repeats every day until
+a lieutenant revokes the access; and an Oakland officer who searches one plate twice a day for five days
+with no case number (the shape of the documented stalking cases): a medium repeat-target alert at the
+fifth search, high at the tenth.
+
 Plates and user ids here are made up; they are hashed before anything prints them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from monitor.events import AccessEvent, Owner, Query, Requester, Sharing, Source, encode_event
 
-__all__ = ["OAKLAND", "SampleMessage", "sample_messages"]
+__all__ = ["LONG_BEACH_STORY", "OAKLAND", "REPEAT_TARGET", "SampleMessage", "sample_messages"]
+
+LONG_BEACH_STORY = "lb-2026-"
+"""Event id prefix of the Long Beach story's events."""
+REPEAT_TARGET = "oak-2026-rt-"
+"""Event id prefix of the repeat-target officer's searches."""
 
 OAKLAND = Owner(agency="Oakland CA PD", ori="CA0010900", state="CA")
 LONG_BEACH = Owner(agency="Long Beach CA PD", state="CA")
@@ -82,7 +94,80 @@ def sample_messages(now: datetime) -> list[SampleMessage]:
     georgia = Requester(agency="Acworth GA PD", state="GA", user="ofc-118")
     texas = Requester(agency="Texas Department of Public Safety", state="TX", user="trp-5520")
 
+    ice = Requester(agency="Immigration and Customs Enforcement", user="ero-2231")
+    officer = Requester(agency="Oakland CA PD", ori="CA0010900", state="CA", user="ofc-3318")
+
+    def days_ago(days: int, hour: int) -> datetime:
+        # On whole UTC days, so the days of exposure and of searching do not depend on the time of the run.
+        return datetime.combine((now - timedelta(days=days)).date(), time(hour), tzinfo=UTC)
+
+    # The patterns first: each owner's events go in event-time order, as a live feed would send them.
+    long_beach = [
+        msg(
+            AccessEvent(
+                event_id=f"{LONG_BEACH_STORY}sharing-0107",
+                event_type="sharing_change",
+                occurred_at=days_ago(4, 10),
+                owner=LONG_BEACH,
+                requester=Requester(agency="Immigration and Customs Enforcement"),
+                sharing=Sharing(
+                    action="approve_request",
+                    direction="outbound",
+                    actor="contract-admin-3",
+                    approval_mode="group",
+                    batch_size=312,
+                    command_review=False,
+                ),
+                source=Source(vendor="flock", log="sharing_audit"),
+            ),
+            "Long Beach's group approval lets ICE in (standing access, day 1)",
+            "sharing.group_approval",
+            "recipient.federal",
+            "sharing.standing_access",
+        ),
+        msg(
+            _search(f"{LONG_BEACH_STORY}000201", days_ago(3, 11), LONG_BEACH, ice, "8LBX210", "vehicle of interest"),
+            "ICE searches Long Beach's cameras the next day: its first search of Long Beach's data",
+            "recipient.federal",
+            "volume.new_requester",
+        ),
+        msg(
+            _search(f"{LONG_BEACH_STORY}000202", days_ago(2, 11), LONG_BEACH, ice, "4MNT884", "vehicle of interest"),
+            "ICE searches again",
+            "recipient.federal",
+        ),
+        msg(
+            AccessEvent(
+                event_id=f"{LONG_BEACH_STORY}sharing-0112",
+                event_type="sharing_change",
+                occurred_at=days_ago(1, 9),
+                owner=LONG_BEACH,
+                requester=Requester(agency="Immigration and Customs Enforcement"),
+                sharing=Sharing(action="revoke", direction="outbound", actor="lt-ops-1"),
+                source=Source(vendor="flock", log="sharing_audit"),
+            ),
+            "Long Beach revokes ICE's access: the daily alert stops",
+        ),
+    ]
+    repeat_target = [
+        msg(
+            _search(
+                f"{REPEAT_TARGET}{n:02d}",
+                days_ago(6 - n // 2, 10 + 4 * (n % 2)),
+                OAKLAND,
+                officer,
+                "6KDX402",
+                "vehicle of interest",
+            ),
+            f"an Oakland officer's search {n + 1} of one plate",
+            *(("misuse.repeat_target",) if n in (4, 9) else ()),
+        )
+        for n in range(10)
+    ]
+
     messages = [
+        *long_beach,
+        *repeat_target,
         msg(_search("oak-2025-000101", at(290), OAKLAND, alameda, "7ABC123", "stolen vehicle 25-0412"), "clean"),
         msg(_search("oak-2025-000102", at(270), OAKLAND, berkeley, "8KLM904", "hit and run 25-1187"), "clean"),
         msg(

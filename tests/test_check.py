@@ -91,6 +91,29 @@ class TestCheckCommand:
         assert result.returncode == 2
         assert b"alpr-monitor" in result.stderr
 
+    def test_more_files_than_open_file_limit(self, tmp_path: Path) -> None:
+        """`check logs/*.jsonl` over more files than the process may hold open (1,024 is common) judges them all."""
+        import resource
+
+        paths = []
+        for index in range(300):
+            path = tmp_path / f"day-{index:03d}.jsonl"
+            path.write_text(line(f"e{index}", "FBI") + "\n")
+            paths.append(str(path))
+
+        def few_files() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "check", *paths],
+            capture_output=True,
+            env=ENV,
+            timeout=120,
+            preexec_fn=few_files,
+        )
+        assert result.returncode == 1, result.stderr.decode()[-2000:]
+        assert b"300 events (0 clean, 300 alerted)" in result.stderr
+
     def test_unusable_second_input_stops_before_any_alert(self, tmp_path: Path) -> None:
         """With a readable first file and a missing second one, nothing is judged and the exit status is 2."""
         path = tmp_path / "events.jsonl"
@@ -132,6 +155,42 @@ class TestCheckNeverCrashes:
         assert b"2 records: 1 events (1 clean, 0 alerted), 1 invalid" in result.stderr
         assert b"7ABC123" not in result.stderr
         assert b"of shape of shape" not in result.stderr  # masked once, at decoding
+
+    @pytest.mark.parametrize("cut", [30, 200])
+    def test_cut_short_gzip_is_named_as_damaged(self, tmp_path: Path, cut: int) -> None:
+        """A gzip input cut short (in its header or mid-stream) is a damaged file named on stderr, never
+        an "internal error"; the events before the cut are judged; exit 2."""
+        import gzip
+
+        whole = gzip.compress("".join(line(f"e{n}", "Alameda County CA SO") + "\n" for n in range(200)).encode())
+        path = tmp_path / "events.jsonl.gz"
+        path.write_bytes(whole[:cut])
+        result = run_check(str(path))
+        assert result.returncode == 2, result.stderr
+        assert b"internal error" not in result.stderr
+        assert f"{path}: damaged or incomplete compressed data".encode() in result.stderr
+
+    def test_event_at_the_size_limit_after_a_byte_order_mark(self, tmp_path: Path) -> None:
+        """An event of exactly 64 KiB on a first line that starts with a BOM is one event, judged, not two bad lines."""
+        from monitor.events import MAX_EVENT_BYTES
+
+        event = line("big", "FBI", reason="x")
+        event = event.replace('"x"', '"' + "x" * (MAX_EVENT_BYTES - len(event.encode()) + 1) + '"')
+        assert len(event.encode()) == MAX_EVENT_BYTES
+        path = tmp_path / "bom.jsonl"
+        path.write_bytes(b"\xef\xbb\xbf" + event.encode() + b"\n")
+        result = run_check(str(path))
+        assert result.returncode == 1, result.stderr
+        assert b"1 records: 1 events (0 clean, 1 alerted), 0 invalid" in result.stderr
+
+    def test_concatenated_files_with_byte_order_marks_are_all_judged(self, tmp_path: Path) -> None:
+        """`cat a.jsonl b.jsonl` of two files that start with a BOM: the event after the second BOM is judged too."""
+        path = tmp_path / "joined.jsonl"
+        path.write_bytes(b"".join(b"\xef\xbb\xbf" + line(name, "FBI").encode() + b"\n" for name in ("a", "b")))
+        result = run_check(str(path))
+        assert result.returncode == 1, result.stderr
+        assert {decode_alert(raw).event_id for raw in result.stdout.splitlines()} == {"a", "b"}
+        assert b"0 invalid" in result.stderr
 
     def test_year_edge_with_agreements_is_an_invalid_field(self, tmp_path: Path) -> None:
         """Year 0001 for an owner with sharing agreements is an invalid field, not an OverflowError in the engine."""
@@ -224,3 +283,84 @@ class TestTopLevelHelp:
         assert "licence-plate" in text.lower() or "license plate" in text.lower()
         assert "lazily" not in text
         assert "above both" not in text
+
+
+class TestPseudonymKey:
+    @pytest.mark.parametrize(
+        ("command", "key"),
+        [("worker", None), ("worker", "too-short-key"), ("check", "too-short-key"), ("audit", "too-short-key")],
+    )
+    def test_missing_or_short_key_is_unusable_configuration(
+        self, tmp_path: Path, command: str, key: str | None
+    ) -> None:
+        """A missing (worker) or short pseudonym key exits 2 (do not restart) with a message, no traceback, no key."""
+        from tests.kafka_broker import free_loopback_ports
+
+        env = {k: v for k, v in ENV.items() if not k.startswith("ALPR_")}
+        env |= {"ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}", "ALPR_DATA_DIR": str(tmp_path)}
+        if key is not None:
+            env["ALPR_PSEUDONYM_KEY"] = key
+        path = tmp_path / "clean.jsonl"
+        path.write_text(line("a", "Alameda County CA SO") + "\n")
+        args = {"worker": [], "check": [str(path)], "audit": [str(path), "--out", str(tmp_path / "out")]}[command]
+        result = subprocess.run([sys.executable, "-m", "cli", command, *args], capture_output=True, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_PSEUDONYM_KEY" in result.stderr
+        assert b"too-short-key" not in result.stderr + result.stdout
+
+
+class TestUnusableSettings:
+    @pytest.mark.parametrize("command", ["worker", "check"])
+    @pytest.mark.parametrize(("variable", "value"), [("ALPR_METRICS_PORT", "abc"), ("ALPR_LOG_FORMAT", "xml")])
+    def test_bad_setting_exits_two_naming_the_variable(
+        self, tmp_path: Path, command: str, variable: str, value: str
+    ) -> None:
+        """A setting that does not validate exits 2 (do not restart) naming the variable, with no traceback."""
+        from tests.kafka_broker import free_loopback_ports
+
+        path = tmp_path / "clean.jsonl"
+        path.write_text(line("a", "Alameda County CA SO") + "\n")
+        env = {**ENV, variable: value, "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}"}
+        args = [str(path)] if command == "check" else []
+        result = subprocess.run([sys.executable, "-m", "cli", command, *args], capture_output=True, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert variable.encode() in result.stderr
+
+    def test_bad_notifier_setting_exits_two_naming_the_variable(self, tmp_path: Path) -> None:
+        """An ALPR_NOTIFY_* value that does not validate exits 2 naming the variable, with no traceback."""
+        from tests.kafka_broker import free_loopback_ports
+
+        config = tmp_path / "endpoints.yaml"
+        config.write_text("endpoints:\n  - name: w\n    kind: webhook\n    url: http://127.0.0.1:9/x\n")
+        env = {
+            **ENV,
+            "ALPR_NOTIFY_CONCURRENCY": "abc",
+            "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "notify", "--config", str(config)], capture_output=True, env=env, timeout=60
+        )
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_NOTIFY_CONCURRENCY" in result.stderr
+
+
+class TestUnusableDataDir:
+    def test_worker_data_dir_that_cannot_be_made_exits_two(self, tmp_path: Path) -> None:
+        """An ALPR_DATA_DIR that cannot be created (read-only root, a file in the way) exits 2 naming the setting."""
+        from tests.kafka_broker import free_loopback_ports
+
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        env = {
+            **ENV,
+            "ALPR_DATA_DIR": str(blocker / "worker"),
+            "ALPR_METRICS_PORT": "0",
+            "ALPR_BROKER": f"kafka://127.0.0.1:{free_loopback_ports(1)[0]}",
+        }
+        result = subprocess.run([sys.executable, "-m", "cli", "worker"], capture_output=True, env=env, timeout=120)
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert b"Traceback" not in result.stderr
+        assert b"ALPR_DATA_DIR" in result.stderr

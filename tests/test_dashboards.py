@@ -245,6 +245,18 @@ class TestDashboardJson:
         assert has("alpr_policy_info", "version")
         assert all('owner=~"$owner"' in expr for expr in exprs if "alpr_alerts_total" in expr)
 
+    def test_compliance_overview_shows_patterns(self) -> None:
+        """Prohibited active grants (count, by owner and class, age of the oldest); pattern alerts by kind and owner."""
+        exprs = [query.expr for query in panel_queries(by_uid("alpr-violations"))]
+
+        def has(*parts: str) -> bool:
+            return any(all(part in expr for part in parts) for expr in exprs)
+
+        assert has("sum(alpr_prohibited_active_grants", 'owner=~"$owner"')
+        assert has("sum by (owner, jurisdiction)", "alpr_prohibited_active_grants")
+        assert has("time() - min by (owner, jurisdiction)", "alpr_prohibited_grant_oldest_since_timestamp_seconds")
+        assert has("sum by (kind, owner)", "alpr_alerts_total", 'rule=~"patterns[.].*"', "$__rate_interval")
+
     def test_jurisdiction_panel_says_there_is_no_agency_label(self) -> None:
         """The requesting-agency panel explains that it counts jurisdiction classes and where agency names are."""
         [panel] = [p for p in panels(by_uid("alpr-violations")) if "jurisdiction class" in p["title"]]

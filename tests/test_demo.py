@@ -14,14 +14,32 @@ import msgspec
 import pytest
 
 from streams.demo import ONCE_TIMEOUT_S
-from streams.sample import SampleMessage, sample_messages
+from streams.sample import LONG_BEACH_STORY, REPEAT_TARGET, SampleMessage, sample_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 SEVERITY_WORDS = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+PATTERN_KINDS = frozenset(
+    {
+        "sharing.standing_access",
+        "misuse.repeat_target",
+        "misuse.isolated_session",
+        "volume.new_requester",
+        "volume.surge",
+    }
+)
 
 
 def _sample() -> list[SampleMessage]:
     return sample_messages(datetime.now(UTC))
+
+
+def _printed_pattern_lines(stdout: str, kind: str) -> list[tuple[str, str]]:
+    """(first line, second line) of every printed alert of `kind`."""
+    return [
+        (first, second)
+        for first, second in itertools.pairwise(stdout.splitlines())
+        if first.split()[:1] and first.split()[0] in SEVERITY_WORDS and first.split()[1] == kind
+    ]
 
 
 def _printed_alerts(stdout: str) -> set[tuple[str, str]]:
@@ -79,8 +97,10 @@ class TestDemoOnce:
     def test_summary_accounts_for_every_message(self, demo: subprocess.CompletedProcess[str]) -> None:
         """The summary's events read equal clean + alerted + invalid, matching the sample's composition."""
         sample = _sample()
+        # An event counts as alerted when a rule fires on it; a pattern it tips does not change its outcome.
         outcome = Counter(
-            "invalid" if message.expect == ("dlq",) else "alerted" if message.expect else "clean" for message in sample
+            "invalid" if message.expect == ("dlq",) else "alerted" if set(message.expect) - PATTERN_KINDS else "clean"
+            for message in sample
         )
         line = (
             f"events read {len(sample)} = clean {outcome['clean']} + alerted {outcome['alerted']} "
@@ -105,3 +125,28 @@ class TestDemoOnce:
         assert plates
         output = demo.stdout + demo.stderr
         assert not [plate for plate in plates if plate in output]
+
+
+class TestDemoPatterns:
+    def test_long_beach_standing_access_repeats_daily_until_the_revoke(
+        self, demo: subprocess.CompletedProcess[str]
+    ) -> None:
+        """The group approval that lets ICE in raises a standing-access alert on day 1, again on days 2 and 3
+        (event time), and none after the revoke on day 4."""
+        grant = f"{LONG_BEACH_STORY}sharing-0107"
+        days = sorted(
+            int(second.split(" day ", 1)[1].split()[0])
+            for first, second in _printed_pattern_lines(demo.stdout, "sharing.standing_access")
+            if second.rstrip().endswith(f"event {grant}")
+        )
+        assert days == [1, 2, 3], demo.stdout
+        revoke = f"{LONG_BEACH_STORY}sharing-0112"
+        assert not [pair for pair in _printed_alerts(demo.stdout) if pair[1] == revoke]
+
+    def test_repeat_target_officer_is_flagged_medium_then_high(self, demo: subprocess.CompletedProcess[str]) -> None:
+        """The officer searching one plate twice a day gets a medium alert at the 5th search and a high one at
+        the 10th, showing the counts; the plate itself is never printed."""
+        lines = _printed_pattern_lines(demo.stdout, "misuse.repeat_target")
+        tiers = sorted((second.rsplit("event ", 1)[1].strip(), first.split()[0]) for first, second in lines)
+        assert tiers == [(f"{REPEAT_TARGET}04", "MEDIUM"), (f"{REPEAT_TARGET}09", "HIGH")], demo.stdout
+        assert "10 searches on 5 days" in demo.stdout

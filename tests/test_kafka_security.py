@@ -142,6 +142,20 @@ class TestSettingsFromEnvironment:
         with pytest.raises(KafkaSecurityError, match="set ALPR_KAFKA_SASL_PASSWORD or ALPR_KAFKA_SASL_PASSWORD_FILE"):
             load_kafka_security()
 
+    @pytest.mark.parametrize("path", ["/dev/zero", "huge"])
+    def test_endless_or_huge_secret_file_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: str
+    ) -> None:
+        """A *_FILE naming /dev/zero or a huge file is refused by name and size, never read without bound."""
+        if path == "huge":
+            huge = tmp_path / "huge"
+            with huge.open("wb") as handle:
+                handle.truncate(4 * 1024 * 1024)  # sparse: no disk used
+            path = str(huge)
+        monkeypatch.setenv("ALPR_PSEUDONYM_KEY_FILE", path)
+        with pytest.raises(SecretFileError, match=r"ALPR_PSEUDONYM_KEY_FILE: .* is larger than"):
+            Settings(kafka=PLAINTEXT)
+
     def test_unreadable_secret_file_names_variable_and_path(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:

@@ -74,6 +74,8 @@ CONTRACT_FAMILIES: dict[str, tuple[str, set[str]]] = {
     "alpr_consumer_lag_messages": ("gauge", {"partition"}),
     "alpr_last_event_timestamp_seconds": ("gauge", set()),
     "alpr_policy_info": ("gauge", {"version"}),  # an Info metric, as the text format exposes it
+    "alpr_prohibited_active_grants": ("gauge", {"owner", "jurisdiction"}),
+    "alpr_prohibited_grant_oldest_since_timestamp_seconds": ("gauge", {"owner", "jurisdiction"}),
     # Health of the worker itself (issue 8 items 8 and 11, issue 10 item 3).
     "alpr_input_topic_missing": ("gauge", set()),
     "alpr_policy_mismatch": ("gauge", set()),
@@ -122,6 +124,7 @@ def _worker(broker: KafkaBroker, topics: Mapping[str, str], workdir: Path) -> It
         "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "ALPR_DATA_DIR": str(workdir / "worker-data"),
         "ALPR_LOG_FORMAT": "json",
+        "ALPR_PATTERN_TICK_SECONDS": "1",  # the prohibited-grant gauges are refreshed by the pattern timer
     }
     log = workdir / "worker.log"
     with log.open("wb") as out:
@@ -368,6 +371,36 @@ class TestDashboardQueriesOnLiveData:
         p99 = _result(live, "alpr-pipeline", "Detection lag (p50, p99)", "B")
         assert p99, "no detection lag p99"
         assert p99[0].value > 0
+
+    def test_prohibited_grant_panels_show_the_recipients_holding_access(self, live: Live) -> None:
+        """The sample's federal and out-of-state searchers of Oakland's data (access proven by searches, never
+        revoked) show as prohibited active grants, today old; ICE's access to Long Beach was revoked: 0."""
+        by_class = {
+            (s.labels["owner"], s.labels["jurisdiction"]): s.value
+            for s in _result(live, "alpr-violations", "Prohibited active grants by owner and jurisdiction")
+        }
+        assert by_class[("oakland-pd", "federal")] == 1
+        assert by_class[("oakland-pd", "out_of_state")] == 2
+        assert by_class[("long-beach-pd", "federal")] == 0
+        [total] = _result(live, "alpr-violations", "Prohibited active grants")
+        assert total.value == sum(by_class.values())
+        ages = {
+            (s.labels["owner"], s.labels["jurisdiction"]): s.value
+            for s in _result(live, "alpr-violations", "Age of the oldest prohibited grant (days)")
+        }
+        assert set(ages) == {key for key, value in by_class.items() if value > 0}
+        assert all(0 <= age < 1 for age in ages.values()), ages
+
+    def test_pattern_alert_panel_counts_the_pattern_alerts(self, live: Live) -> None:
+        """Pattern alerts by kind and owner cover the detectors' alerts on the topic (repeat target, standing
+        access, new requester), and no rule's alert."""
+        kinds = {
+            (s.labels["kind"], s.labels["owner"])
+            for s in _result(live, "alpr-violations", "Pattern alerts by kind and owner")
+        }
+        written = {(a.kind, _owner_label(a)) for a in live.alerts if a.rule_id.startswith("patterns.")}
+        assert written == kinds
+        assert {("misuse.repeat_target", "oakland-pd"), ("sharing.standing_access", "long-beach-pd")} <= kinds
 
     def test_variable_queries_list_the_owners_and_the_worker(self, live: Live) -> None:
         """label_values() for the owner and instance variables return the alerts' owners and the worker."""

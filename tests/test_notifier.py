@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from kafka_broker import KafkaBroker, free_loopback_ports
+from pydantic import SecretStr
 
 from cli import main
 from monitor.alerts import Alert, AlertOwner, AlertRequester, Severity, alert_id_for, encode_alert
@@ -318,6 +319,27 @@ class TestDeliverer:
         assert bad in endpoint.acked("slack")
         assert report.dead == 1
         assert h.metrics.value("pagerduty", "failed") == 1
+
+    async def test_answer_echoing_the_request_never_reveals_a_secret(
+        self, endpoint: ScriptedEndpoint, client: httpx.AsyncClient
+    ) -> None:
+        """An endpoint whose error answer echoes the request (routing key, token) has the secrets cut from the
+        dead letter's detail and from the retry log."""
+        endpoint.script = lambda hit: Reply(
+            500 if hit.n == 1 else 400, body=f"bad request: routing_key={ROUTING_KEY} auth=Bearer s3cr3t-token"
+        )
+        targets = receivers(endpoint, ("pagerduty",))
+        targets = [replace(t, headers={"Authorization": SecretStr("Bearer s3cr3t-token")}) for t in targets]
+        h = harness(client, targets)
+
+        with structlog.testing.capture_logs() as logs:
+            await asyncio.wait_for(h.deliverer.deliver(batch([1])), DEADLINE_S)
+
+        [dead] = h.dead
+        assert "bad request" in dead.detail
+        for secret in (ROUTING_KEY, "s3cr3t-token"):
+            assert secret not in dead.detail
+            assert secret not in repr(logs)
 
     async def test_retry_limit_dead_letters_as_exhausted(
         self, endpoint: ScriptedEndpoint, client: httpx.AsyncClient
@@ -753,7 +775,8 @@ class TestNotifyCommand:
     async def test_runs_serves_metrics_and_stops_on_sigterm(
         self, topics: Topics, endpoint: ScriptedEndpoint, tmp_path: Path
     ) -> None:
-        """`alpr-monitor notify` delivers, counts alpr_notifications_total on /metrics, and exits 0 on SIGTERM."""
+        """`alpr-monitor notify` delivers, counts alpr_notifications_total on /metrics, survives SIGHUP and exits 0
+        on SIGTERM."""
         config = _write_config(tmp_path / "endpoints.yaml", endpoint.url("webhook"))
         offsets = await topics.produce_alerts(range(3))
         [metrics_port] = free_loopback_ports(1)
@@ -780,6 +803,9 @@ class TestNotifyCommand:
         )
         try:
             await topics.wait_committed(3)
+            proc.send_signal(signal.SIGHUP)  # a closed terminal: logged, the notifier goes on
+            offsets |= await topics.produce_alerts(range(3, 5))
+            await topics.wait_committed(5)
             async with httpx.AsyncClient() as http:
                 text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         finally:
@@ -787,6 +813,6 @@ class TestNotifyCommand:
             _, stderr = await asyncio.wait_for(proc.communicate(), DEADLINE_S)
         assert proc.returncode == 0, stderr.decode()[-2000:]
         assert endpoint.acked("webhook") == Counter(dict.fromkeys(offsets, 1))
-        assert 'alpr_notifications_total{channel="webhook",outcome="delivered"} 3.0' in text
+        assert 'alpr_notifications_total{channel="webhook",outcome="delivered"} 5.0' in text
         assert 'alpr_notifications_total{channel="pagerduty",outcome="delivered"} 0.0' in text
         assert b'"notifier stopped"' in stderr

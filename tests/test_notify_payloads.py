@@ -323,6 +323,35 @@ class TestEndpointConfig:
         with pytest.raises(NotifyConfigError, match=r"broken\.yaml: not valid YAML"):
             load_endpoints(broken)
 
+    def test_fifo_or_huge_endpoints_file_is_refused_without_blocking(self, tmp_path: Path) -> None:
+        """A FIFO in place of the endpoints file is refused at once (start-up never waits on it); a huge one by size."""
+        import os
+        import threading
+
+        fifo = tmp_path / "endpoints.yaml"
+        os.mkfifo(fifo)
+        errors: list[str] = []
+
+        def load() -> None:
+            try:
+                load_endpoints(fifo)
+            except NotifyConfigError as exc:
+                errors.append(str(exc))
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        loader.join(30)
+        if loader.is_alive():  # unblock the reader stuck in open(): a writer that closes at once
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            loader.join(30)
+        [error] = errors
+        assert "not a regular file" in error
+        huge = tmp_path / "huge.yaml"
+        with huge.open("wb") as handle:
+            handle.truncate(64 * 1024 * 1024)  # sparse
+        with pytest.raises(NotifyConfigError, match="larger than"):
+            load_endpoints(huge)
+
 
 class TestResolveSecrets:
     def test_missing_variable_names_endpoint_and_variable(self) -> None:

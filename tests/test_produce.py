@@ -23,6 +23,10 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CONSUME_DEADLINE_S = 60.0
 
 
+def _by_id(event: AccessEvent) -> bytes:
+    return event.event_id.encode()
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -155,8 +159,8 @@ def _consume(broker: KafkaBroker, topic: str, expected: int) -> list[tuple[bytes
 
 @pytest.mark.kafka
 class TestProduceFiles:
-    def test_every_event_arrives_once_keyed_by_its_id(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
-        """All events of a v1 JSONL file land on the input topic once each, key = event id, value = v1 JSON."""
+    def test_every_event_arrives_once_keyed_by_its_owner(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+        """All events of a v1 JSONL file land on the input topic once each, key = the owner, value = v1 JSON."""
         events = _events(250, "ok")
         path = tmp_path / "events.jsonl"
         path.write_bytes(b"".join(encode_event(event) + b"\n" for event in events))
@@ -167,8 +171,8 @@ class TestProduceFiles:
 
         assert status == 0, err.getvalue()
         received = _consume(kafka_broker, topic, len(events))
-        assert sorted(received) == sorted((event.event_id.encode(), encode_event(event)) for event in events)
-        assert all(decode_event(value).event_id == (key or b"").decode() for key, value in received)
+        # Oakland CA PD is the policy's owner "oakland-pd": every one of its events carries that key.
+        assert sorted(received) == sorted((b"oakland-pd", encode_event(event)) for event in events)
         assert "250 sent" in err.getvalue()
 
     def test_unreadable_records_are_reported_and_the_rest_sent(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
@@ -188,8 +192,8 @@ class TestProduceFiles:
         assert f"{path}:2:" in report
         assert f"{path}:4:" in report
         assert "2 unreadable" in report
-        keys = sorted(key or b"" for key, _ in _consume(kafka_broker, topic, 3))
-        assert keys == sorted(event.event_id.encode() for event in good)
+        sent = sorted(decode_event(value).event_id for _, value in _consume(kafka_broker, topic, 3))
+        assert sent == sorted(event.event_id for event in good)
 
     def test_nothing_usable_gives_status_2(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
         """A file with no readable record sends nothing and exits 2."""
@@ -215,6 +219,28 @@ class TestProduceFiles:
         assert f"{missing}: cannot read" in err.getvalue()
         assert len(_consume(kafka_broker, topic, 5)) == 5
 
+    def test_corrupt_gzip_stops_only_its_file(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+        """A gzip file cut short (EOFError) or damaged (zlib.error) is reported; the other files are sent."""
+        import gzip
+
+        events = _events(40, "gz")
+        whole = gzip.compress(b"".join(encode_event(event) + b"\n" for event in events[:30]))
+        cut, damaged = tmp_path / "cut.jsonl.gz", tmp_path / "damaged.jsonl.gz"
+        cut.write_bytes(whole[: len(whole) // 2])
+        damaged.write_bytes(whole[:40] + bytes(byte ^ 0xFF for byte in whole[40:80]) + whole[80:])
+        path = tmp_path / "events.jsonl"
+        path.write_bytes(b"".join(encode_event(event) + b"\n" for event in events[30:]))
+        topic = _topic(kafka_broker)
+        err = io.StringIO()
+
+        status = produce_files(_settings(kafka_broker, topic), [str(cut), str(damaged), str(path)], err=err)
+
+        assert status == 1, err.getvalue()
+        assert f"{cut}: cannot read" in err.getvalue()
+        assert f"{damaged}: cannot read" in err.getvalue()
+        keys = {key for key, _ in _consume(kafka_broker, topic, 10)}
+        assert {event.event_id.encode() for event in events[30:]} <= keys
+
     def test_vendor_export_is_sent_as_v1_events(self, kafka_broker: KafkaBroker) -> None:
         """A real Flock portal search audit is converted and every event the reader yields from it is sent."""
         path = DATA / "flock-portal-search-audit-eugene-2025.csv"
@@ -227,7 +253,8 @@ class TestProduceFiles:
 
         assert status == 0, err.getvalue()
         received = _consume(kafka_broker, topic, len(expected))
-        assert sorted(key or b"" for key, _ in received) == sorted(event.event_id.encode() for event in expected)
+        assert sorted(decode_event(value).event_id for _, value in received) == sorted(e.event_id for e in expected)
+        assert {key for key, _ in received} == {b"~eugene or pd"}, "keyed by owner (not in the policy: folded name)"
         assert {decode_event(value).owner.agency for _, value in received} == {"Eugene OR PD"}
 
     def test_rate_limited_run_sends_everything(self, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
@@ -268,8 +295,8 @@ class TestUndeliverable:
         assert "'limit-1': not delivered: MessageSizeTooLargeError" in report
         assert "4 records: 3 sent" in report
         assert "1 not delivered" in report
-        keys = sorted(key or b"" for key, _ in _consume(kafka_broker, topic, 3))
-        assert keys == sorted(event.event_id.encode() for event in events if event.event_id != "limit-1")
+        sent = sorted(decode_event(value).event_id for _, value in _consume(kafka_broker, topic, 3))
+        assert sent == sorted(event.event_id for event in events if event.event_id != "limit-1")
 
     def test_send_refused_by_the_client_is_counted_not_raised(self, kafka_broker: KafkaBroker) -> None:
         """An event the producer refuses outright (over its request limit) is counted as failed; the rest go."""
@@ -283,7 +310,9 @@ class TestUndeliverable:
             producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all", max_request_size=2048)
             await producer.start()
             try:
-                await _send_all(producer, topic, events, RateLimiter(0), summary, lambda _: None, lines.append)
+                await _send_all(
+                    producer, topic, events, RateLimiter(0), summary, lambda _: None, lines.append, key_for=_by_id
+                )
             finally:
                 await producer.stop()
 
@@ -334,4 +363,5 @@ class TestIngestCommand:
         )
         assert result.returncode == 0, result.stderr.decode()
         received = _consume(kafka_broker, topic, 4294)
-        assert len({key for key, _ in received}) == 4294
+        assert len({decode_event(value).event_id for _, value in received}) == 4294
+        assert {key for key, _ in received} == {b"~eugene or pd"}, "every event keyed by its owner"

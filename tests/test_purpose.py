@@ -675,6 +675,10 @@ class TestEvasions:
             ("I\u200bC\u200dE case", IMM, "I\u200bC\u200dE"),
             ("i\u2060mmigration", IMM, "i\u2060mmigration"),
             ("I C E case", IMM, "I C E"),
+            ("help a I C E agent", IMM, "I C E"),  # a one-letter word next to the spelled-out one
+            ("I C E a case", IMM, "I C E"),
+            ("for a d e p o r t a t i o n", IMM, "d e p o r t a t i o n"),
+            ("x i m m i g r a t i o n hold", IMM, "i m m i g r a t i o n"),
             ("for I-C-E hold", IMM, "I-C-E"),
             ("i.m.m.i.g.r.a.t.i.o.n", IMM, "i.m.m.i.g.r.a.t.i.o.n"),
             ("P R O T E S T organizers", PROT, "P R O T E S T"),

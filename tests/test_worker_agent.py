@@ -688,6 +688,7 @@ class TestWorkerMetrics:
         monkeypatch.setattr("streams.worker.serve_http", recording_serve)
         monkeypatch.setattr("streams.worker.TopicCheck.check_or_report", no_topic_check)
         monkeypatch.setattr("streams.worker.faust.Worker", NoFaust)
+        monkeypatch.setattr("streams.worker.pattern_partitions", lambda _: None)  # no broker to ask
         # The worker's GC tuning is for its own process, not for the test session's.
         monkeypatch.setattr("gc.freeze", lambda: None)
         monkeypatch.setattr("gc.set_threshold", lambda *_: None)
@@ -821,6 +822,46 @@ class TestPolicyWatcher:
         _write_policy(path, _break)
         with pytest.raises(PolicyError, match=r"policy\.yaml"):
             PolicyWatcher(path, pseudonymizer)
+
+    async def test_policy_grown_past_the_limit_is_refused(self, tmp_path: Path, pseudonymizer: Pseudonymizer) -> None:
+        """A policy file padded past MAX_POLICY_BYTES is refused at ERROR naming the limit; the old one stays."""
+        from monitor.policy import MAX_POLICY_BYTES
+
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        watcher = PolicyWatcher(path, pseudonymizer)
+        before = watcher.current()
+        padding = ("#" * 1023 + "\n") * (MAX_POLICY_BYTES // 1024 + 1)
+        path.write_text(path.read_text() + padding)  # still a valid policy, only too large to read whole
+        with structlog.testing.capture_logs() as logs:
+            assert await watcher.poll() is False
+        assert watcher.current() is before
+        assert any(e["log_level"] == "error" and "bytes" in e.get("error", "") for e in logs), logs
+
+    async def test_policy_replaced_by_a_fifo_never_blocks(self, tmp_path: Path, pseudonymizer: Pseudonymizer) -> None:
+        """A policy path that becomes a FIFO (or a directory) is refused at once: the event loop never waits on it."""
+        import os
+        import threading
+
+        path = tmp_path / "policy.yaml"
+        _write_policy(path)
+        watcher = PolicyWatcher(path, pseudonymizer)
+        before = watcher.current()
+        path.unlink()
+        os.mkfifo(path)
+        outcome: list[bool] = []
+        poller = threading.Thread(target=lambda: outcome.append(asyncio.run(watcher.poll())), daemon=True)
+        poller.start()
+        poller.join(30)
+        if poller.is_alive():  # unblock the reader stuck in open(): a writer that closes at once
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            poller.join(30)
+        assert outcome == [False]
+        assert watcher.current() is before
+        with pytest.raises(PolicyError, match="not a regular file"):
+            PolicyWatcher(path, pseudonymizer)
+        with pytest.raises(PolicyError, match=r"not a regular file|Is a directory"):
+            PolicyWatcher(tmp_path, pseudonymizer)
 
     async def test_builtin_policy_is_never_polled(self, pseudonymizer: Pseudonymizer) -> None:
         """With no policy file, poll() keeps the built-in engine."""

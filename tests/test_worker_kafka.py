@@ -26,6 +26,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from conftest import PSEUDONYM_KEY, KnownStream, build_known_stream
 from kafka_broker import KafkaBroker, free_loopback_ports
 
@@ -138,6 +139,8 @@ def worker_factory(kafka_broker: KafkaBroker, tmp_path: Path) -> Iterator[Callab
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
             "ALPR_DATA_DIR": str(tmp_path / f"faust-{len(started)}"),
             "ALPR_LOG_FORMAT": "json",
+            # The rule path, exactly: the pattern detectors' alerts are tests/test_patterns_live_kafka.py's.
+            "ALPR_PATTERNS": "false",
             **settings,
         }
         worker = Worker(env, tmp_path / f"worker-{len(started)}.log")
@@ -197,7 +200,10 @@ async def _group_lag(bootstrap: str, group: str, topic: str) -> int:
     try:
         partitions = [TopicPartition(topic, p) for p in range(INPUT_PARTITIONS)]
         ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        except GroupCoordinatorNotAvailableError:  # the worker has not joined yet: nothing committed
+            committed = {}
         done = {tp: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0) for tp in partitions}
         return sum(ends[tp] - done[tp] for tp in partitions)
     finally:
@@ -467,3 +473,59 @@ def _policy_version(worker: Worker) -> str:
 
 def _has_log(worker: Worker, event: str) -> bool:
     return any(entry["event"] == event for entry in worker.logs())
+
+
+def _produce_compressed(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], codec: str) -> None:
+    """Send with librdkafka (confluent-kafka) compressing every batch with `codec`, as many producers do."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 20, "acks": "all"})
+    for key, value in messages:
+        producer.produce(topic, value, key)
+    assert producer.flush(60) == 0
+
+
+@pytest.mark.kafka
+class TestCompressedInput:
+    @pytest.mark.parametrize("codec", ["snappy", "lz4", "zstd"])
+    async def test_batches_compressed_by_the_producer_are_judged(
+        self,
+        kafka_broker: KafkaBroker,
+        topics: Topics,
+        worker_factory: Callable[..., Worker],
+        reference_engine: Engine,
+        codec: str,
+    ) -> None:
+        """Events a producer compressed with snappy, lz4 or zstd are judged like any others, with the same alerts."""
+        stream = build_known_stream(reference_engine, 0)
+        _produce_compressed(kafka_broker.bootstrap, topics.source, stream.messages, codec)
+        worker = worker_factory(topics)
+        total = len(stream.messages)
+        await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
+        alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
+        assert _alert_pairs(alerts) == stream.alerts
+
+
+@pytest.mark.kafka
+class TestOperatorSignals:
+    async def test_hup_usr1_usr2_neither_stop_nor_dump_nor_debug(
+        self, kafka_broker: KafkaBroker, topics: Topics, worker_factory: Callable[..., Worker], reference_engine: Engine
+    ) -> None:
+        """SIGHUP, SIGUSR1 and SIGUSR2 (sent by logrotate or a terminal) leave the worker judging: no exit, no dump
+        of local variables (raw events) to the log, no debugger on the event loop; SIGTERM still stops it with 0."""
+        stream = build_known_stream(reference_engine, 0)
+        worker = worker_factory(topics)
+        half = len(stream.messages) // 2
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[:half])
+        await _wait_until(lambda: sum(worker.processed().values()) >= half, DRAIN_DEADLINE_S, worker, "first half")
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            worker.proc.send_signal(sig)
+        await _produce(kafka_broker.bootstrap, topics.source, stream.messages[half:])
+        total = len(stream.messages)
+        await _wait_until(lambda: sum(worker.processed().values()) >= total, DRAIN_DEADLINE_S, worker, "all events")
+        alerts = await _read_all(kafka_broker.bootstrap, topics.alerts, ALERT_PARTITIONS)
+        assert _alert_pairs(alerts) == stream.alerts
+        assert worker.stop() == 0
+        log_text = worker.log_path.read_text(errors="replace")
+        assert "LOCAL VARIABLES" not in log_text
+        assert "debugger" not in log_text.lower()

@@ -109,6 +109,8 @@ def start_worker(own_broker: KafkaBroker, tmp_path: Path) -> Iterator[Callable[.
             "ALPR_PSEUDONYM_KEY": PSEUDONYM_KEY.decode(),
             "ALPR_DATA_DIR": str(tmp_path / f"faust-{len(started)}"),
             "ALPR_LOG_FORMAT": "json",
+            # The rule path's guarantees, exactly; the pattern detectors' are tests/test_patterns_live_kafka.py's.
+            "ALPR_PATTERNS": "false",
             **settings,
         }
         worker = Worker(env, tmp_path / f"worker-{len(started)}.log")

@@ -173,6 +173,26 @@ class TestOutputLimits:
         [entry] = {e["event"]: e for e in logs if e["log_level"] == "error" and "alert larger" in e["event"]}.values()
         assert (entry["topic"], entry["setting"]) == (settings.alerts_topic, "max.message.bytes")
 
+    async def test_alert_too_large_dead_letters_its_own_event_when_an_id_repeats(
+        self, tmp_path: Path, reference_engine: Engine
+    ) -> None:
+        """A clean event sharing the event id of a violation whose alert is too large cannot take its place on
+        the DLQ: the violation's own message is dead-lettered, never lost."""
+        producer = FakeProducer()
+        settings = Settings(app_id=f"limits-{tmp_path.name}", data_dir=tmp_path / "faust")
+        check = TopicCheck(settings)
+        check.limits = OutputLimits(alerts=600, dlq=1_048_588)
+        app = _app(settings, reference_engine, producer, topic_check=check)
+        stream = build_known_stream(reference_engine, 0)
+        federal = stream.by_key[b"k-federal"]
+        decoy = json.loads(stream.by_key[b"k-clean"])
+        decoy["event_id"] = json.loads(federal)["event_id"]
+        inputs = _consumer_messages(
+            settings.input_topic, [(b"decoy", json.dumps(decoy).encode()), (b"k-federal", federal)]
+        )
+        await asyncio.wait_for(app.consumer.handle_batch(inputs), AGENT_DEADLINE_S)
+        assert [(key, value) for key, value, _ in producer.topic(settings.dlq_topic)] == [(b"k-federal", federal)]
+
     def test_default_dead_letter_cap_is_unchanged_without_a_limit(self) -> None:
         """Without a known topic limit, dead letters keep up to MAX_DEAD_LETTER_BYTES of the original."""
         assert OutputLimits().dlq > MAX_DEAD_LETTER_BYTES
@@ -274,6 +294,44 @@ class TestHealthEndpoints:
         _, _, port, _ = served
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             assert b"alpr_worker_ready" in response.read()
+
+
+def _closed_by_server(sock: Any) -> bool:
+    """Whether the server closed `sock` (False when it is still open after the socket's timeout)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+class TestHealthServerUnderIdleConnections:
+    def test_idle_connections_neither_pile_up_threads_nor_stay_open(
+        self, served: tuple[Health, FakeClock, int, CollectorRegistry]
+    ) -> None:
+        """Idle (slowloris) connections hold a bounded number of threads and are closed by the server."""
+        import socket
+        import threading
+
+        from streams.health import MAX_CONNECTIONS
+
+        _, _, port, _ = served
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(MAX_CONNECTIONS + 40)]
+        try:
+            for sock in idle:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request that never ends
+            # The last one is turned away at once: by then the server has taken every connection.
+            assert _closed_by_server(idle[-1])
+            assert threading.active_count() <= before + MAX_CONNECTIONS
+            assert all(_closed_by_server(sock) for sock in idle)  # the rest once idle too long
+        finally:
+            for sock in idle:
+                sock.close()
+        assert _get(port, "/healthz")[0] == 200
 
 
 class TestShutdownWatchdog:

@@ -77,7 +77,7 @@ class FindingsWriter:
             write_row(
                 (
                     alert.alert_id,
-                    alert.event_id,
+                    spreadsheet_safe(alert.event_id),  # the producer's text, like the agency names
                     alert.occurred_at.isoformat(),
                     alert.rule_id,
                     alert.kind,

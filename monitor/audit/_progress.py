@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from monitor.ingest import IngestError, IngestOptions, Item, adapter_named, detect_format, read_events
+from monitor.ingest import ClosingItems, IngestError, IngestOptions, Item, adapter_named, detect_format, read_events
 
 from ._info import InputFile
 
@@ -64,14 +64,7 @@ def open_items(path: str, fmt: str | None, options: IngestOptions) -> tuple[Iter
     except BaseException:
         stream.close()
         raise
-    return _closing(items, stream), stream.tell
-
-
-def _closing(items: Iterator[Item], stream: IO[bytes]) -> Iterator[Item]:
-    try:
-        yield from items
-    finally:
-        stream.close()
+    return ClosingItems(items, [stream], path), stream.tell
 
 
 class Progress:

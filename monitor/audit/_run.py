@@ -95,10 +95,15 @@ class AuditRun:
         Raises `IngestError` (before any record is judged) when a file cannot be used.
         """
         files = input_files(paths)
+        # Each file is checked, then closed and opened again when read: holding every file open failed past
+        # the open-file limit (often 1,024). Standard input cannot be opened twice, so it stays open.
         opened: list[tuple[InputFile, Iterator[Item], Callable[[], int] | None]] = []
         try:
             for file in files:
                 items, position = open_items(file.path, fmt, options)
+                if file.path != "-":
+                    _close(items)
+                    items, position = _deferred(file.path, fmt, options)
                 opened.append((file, items, position))
         except BaseException:
             for _, items, _ in opened:
@@ -331,6 +336,24 @@ def _count_lines(path: Path) -> int:
         while block := handle.read(1 << 20):
             count += block.count(b"\n")
     return count
+
+
+def _deferred(path: str, fmt: str | None, options: IngestOptions) -> tuple[Iterator[Item], Callable[[], int]]:
+    """The items of a file opened only when first read, and how many of its bytes were read by then."""
+    state: dict[str, Callable[[], int] | None] = {"position": None}
+
+    def items() -> Iterator[Item]:
+        opened, state["position"] = open_items(path, fmt, options)
+        try:
+            yield from opened
+        finally:
+            _close(opened)
+
+    def position() -> int:
+        tell = state["position"]
+        return tell() if tell is not None else 0
+
+    return items(), position
 
 
 def _close(items: Iterator[Item]) -> None:

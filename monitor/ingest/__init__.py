@@ -35,7 +35,7 @@ from monitor.ingest._model import (
     Skipped,
     UnknownFormat,
 )
-from monitor.ingest._read import ADAPTERS, adapter_named, detect_format, known_formats, read_events
+from monitor.ingest._read import ADAPTERS, ClosingItems, adapter_named, detect_format, known_formats, read_events
 from monitor.ingest._snapshots import SNAPSHOT_LOG, read_snapshots, snapshot_changes
 from monitor.ingest._tally import Tally
 
@@ -44,6 +44,7 @@ __all__ = [
     "SNAPSHOT_LOG",
     "Adapter",
     "BadHeader",
+    "ClosingItems",
     "IngestError",
     "IngestOptions",
     "Item",

@@ -47,7 +47,8 @@ class JsonLines:
 
 def _lines(stream: IO[AnyStr], path: str) -> Iterator[Item]:
     readline: Callable[[], AnyStr] = partial(stream.readline, _LIMIT)
-    first = readline()
+    # Room for a BOM too: else an event at the size limit after one was cut in two invalid lines.
+    first = stream.readline(_LIMIT + 3)
     if not first:
         return
     bom: AnyStr = "\ufeff" if isinstance(first, str) else b"\xef\xbb\xbf"
@@ -77,6 +78,11 @@ def _failure(stream: IO[AnyStr], line: AnyStr, number: int, path: str, err: Even
     """What a line that did not decode stands for: nothing (a blank line), an event, or a `RowError`."""
     if not line.strip():
         return None
+    bom: AnyStr = "\ufeff" if isinstance(line, str) else b"\xef\xbb\xbf"
+    if line.startswith(bom):  # files joined with `cat` keep each one's BOM: the event after it is still an event
+        while line.startswith(bom):  # a loop, not recursion: a line may be nothing but BOMs
+            line = line[len(bom) :]
+        return _decode_or_error(stream, line, number, path)
     newline: AnyStr = "\n" if isinstance(line, str) else b"\n"
     if len(line) >= _LIMIT and not line.endswith(newline):
         _skip_rest(stream, newline)

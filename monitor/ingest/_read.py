@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
@@ -113,9 +113,7 @@ def _detect_pdf(stream: IO[bytes], path: str) -> Adapter:
                         f"pass the format explicitly, one of: {', '.join(_BY_NAME)}")  # fmt: skip
 
 
-def read_events(
-    path: str | Path, fmt: str | None = None, options: IngestOptions | None = None
-) -> Generator[Item, None, None]:
+def read_events(path: str | Path, fmt: str | None = None, options: IngestOptions | None = None) -> ClosingItems:
     """Stream the items (events, row errors, skipped records) of one file; `"-"` reads standard input.
 
     The format is `fmt` when given, else detected from the header. The file is opened, the format chosen
@@ -139,10 +137,21 @@ def read_events(
             stream = _spooled(stream)
             opened.append(stream)
         items = _items(stream, label, head, chosen, options)
+    except _DAMAGED as exc:
+        _close(opened)
+        raise _damaged(label, exc) from None
     except BaseException:
         _close(opened)
         raise
-    return _closing(items, opened)
+    return ClosingItems(items, opened, label)
+
+
+# What a damaged or cut-short gzip stream raises, at any read: the file's fault, not a reader bug.
+_DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _damaged(label: str, exc: BaseException) -> IngestError:
+    return IngestError(f"{label}: damaged or incomplete compressed data ({type(exc).__name__})")
 
 
 def _items(
@@ -175,7 +184,7 @@ def _open(path: str | Path, label: str) -> IO[bytes]:
         buffer = sys.stdin.buffer
         return buffer if hasattr(buffer, "peek") else io.BufferedReader(cast(io.RawIOBase, buffer), _HEAD)
     try:
-        return open(path, "rb", buffering=_HEAD)  # closed by _closing, or on error
+        return open(path, "rb", buffering=_HEAD)  # closed by ClosingItems, or on error
     except OSError as exc:
         raise IngestError(f"{label}: cannot be opened ({exc.strerror})") from None
 
@@ -187,11 +196,37 @@ def _spooled(stream: IO[bytes]) -> IO[bytes]:
     return cast(IO[bytes], spool)
 
 
-def _closing(items: Iterator[Item], opened: list[IO[bytes]]) -> Generator[Item, None, None]:
-    try:
-        yield from items
-    finally:
-        _close(opened)
+class ClosingItems(Iterator[Item]):
+    """The items of one file; its streams close when the items end, fail, or `close()` is called.
+
+    A class, not a generator: `close()` on a generator that never started skips its `finally`, so a file
+    checked and put aside kept its descriptor until garbage collection.
+    """
+
+    def __init__(self, items: Iterator[Item], opened: list[IO[bytes]], label: str) -> None:
+        self._items = items
+        self._opened = opened
+        self._label = label
+
+    def __next__(self) -> Item:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self.close()
+            raise
+        except _DAMAGED as exc:  # the records before it were read; the rest of the file cannot be
+            self.close()
+            raise _damaged(self._label, exc) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+        _close(self._opened)
+        self._opened = []
 
 
 def _close(opened: list[IO[bytes]]) -> None:
@@ -204,4 +239,4 @@ def known_formats() -> list[str]:
     return list(_BY_NAME)
 
 
-__all__ = ["ADAPTERS", "adapter_named", "detect_format", "known_formats", "read_events"]
+__all__ = ["ADAPTERS", "ClosingItems", "adapter_named", "detect_format", "known_formats", "read_events"]

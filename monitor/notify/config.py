@@ -7,7 +7,9 @@ by the environment variable that holds it (`routing_key_env`, `url_env`, `bearer
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,12 +166,30 @@ def parse_endpoints(data: Any, source: str = "<endpoints>") -> list[Endpoint]:
     return endpoints
 
 
+MAX_ENDPOINTS_FILE_BYTES = 1024 * 1024
+"""An endpoints file is a few hundred bytes; a larger one (or /dev/zero) is a wrong path."""
+
+
 def load_endpoints(path: Path) -> list[Endpoint]:
-    """Read and validate an endpoints YAML file (`endpoints:` list)."""
+    """Read and validate an endpoints YAML file (`endpoints:` list).
+
+    Opened without waiting and read with a bound: a FIFO in its place would hang start-up forever, and
+    /dev/zero would exhaust memory before any error.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise NotifyConfigError(f"{path}: the endpoints file is not a regular file")
+            data = handle.read(MAX_ENDPOINTS_FILE_BYTES + 1)
     except OSError as exc:
         raise NotifyConfigError(f"{path}: cannot read the endpoints file: {exc.strerror or exc}") from None
+    if len(data) > MAX_ENDPOINTS_FILE_BYTES:
+        raise NotifyConfigError(f"{path}: the endpoints file is larger than {MAX_ENDPOINTS_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotifyConfigError(f"{path}: the endpoints file is not UTF-8 text") from None
     try:
         data = safe_load(text)
     except YAMLError as exc:
