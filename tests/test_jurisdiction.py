@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import re
 from pathlib import Path
 
@@ -99,6 +100,23 @@ class TestGazetteer:
         gaz = gazetteer()
         assert {"IL", "MO"} <= gaz.states_of("ofallon")
         assert "IL" in gaz.states_of("lagrange park")
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_loading_leaves_the_garbage_collector_as_it_was(self, enabled: bool) -> None:
+        """Loading pauses the cyclic collector and then leaves it on or off as the caller had it."""
+        was = gc.isenabled()
+        loaded = gazetteer()
+        gazetteer.cache_clear()
+        try:
+            if not enabled:
+                gc.disable()
+            reloaded = gazetteer()
+            assert gc.isenabled() is enabled
+            assert reloaded.state_codes == loaded.state_codes
+            assert len(reloaded) == len(loaded)
+        finally:
+            if was:
+                gc.enable()
 
 
 class TestOri:

@@ -11,10 +11,11 @@ import pytest
 from monitor.alerts import Alert
 from monitor.events import AccessEvent, Owner
 from monitor.patterns import BytesStore, PatternRunner, observe, partition_key, replay
-from monitor.patterns.detectors.isolated_session import usual_block
+from monitor.patterns.detector import Notes
+from monitor.patterns.detectors.isolated_session import IsolatedSession, IsolatedSessionState, usual_block
 from monitor.patterns.ordering import in_event_time
 from monitor.policy import PatternSettings, PolicyError, load_policy, parse_policy
-from tests.patterns_helpers import T0, context, days, engine, of_kind, run, search, sharing
+from tests.patterns_helpers import T0, context, days, engine, observations, of_kind, run, search, sharing
 
 FEDERAL = "Homeland Security Investigations"
 STANDING = "sharing.standing_access"
@@ -211,6 +212,31 @@ class TestIsolatedSession:
         alerts = run(engine(), [*self._history(), *stalk, *burst, *after])
         assert of_kind(alerts, REPEAT)
         assert [a.severity for a in of_kind(alerts, "misuse.isolated_session")] == ["medium"]
+
+    def test_first_search_state_is_what_step_makes_of_an_empty_state(self) -> None:
+        """A new user's state, built in one go, equals stepping an empty state, for owners with any min_history."""
+        for min_history in (1, 200):
+            override = f"{{isolated_session: {{min_history: {min_history}}}}}"
+            judge = engine(f"owners:\n  - {{id: lb, agency: Long Beach CA PD, state: CA, patterns: {override}}}\n")
+            ctx = context(judge)
+            obs = observations(judge, [search(T0 + timedelta(hours=3, minutes=7), user="u-1", plate="P1")])[0]
+            empty = IsolatedSessionState(
+                owner_id=obs.owner_id,
+                owner_agency=obs.owner_agency,
+                owner_state=obs.owner_state,
+                requester=obs.requester_agency,
+                jurisdiction=obs.jurisdiction,
+                user_hash=obs.user_hash or "",
+                hours=[0] * 24,
+                days=[],
+                counts=[],
+            )
+            detector = IsolatedSession()
+            fresh_notes, stepped_notes = Notes(), Notes()
+            fresh, _ = detector.step(None, obs, ctx, fresh_notes)
+            stepped, _ = detector.step(empty, obs, ctx, stepped_notes)
+            assert fresh == stepped
+            assert fresh_notes == stepped_notes
 
     def test_usual_block_is_the_shortest_holding_the_share(self) -> None:
         """The usual block wraps around midnight when the user works nights."""

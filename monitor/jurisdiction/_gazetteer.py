@@ -11,11 +11,12 @@ gazetteer weakens the evidence (MEDIUM instead of HIGH) and never strengthens it
 from __future__ import annotations
 
 import functools
+import gc
 import gzip
 from collections.abc import Iterable
 from importlib import resources
 
-from monitor.jurisdiction._text import normalize
+from monitor.jurisdiction._text import normalize as normalize_name
 
 __all__ = ["Gazetteer", "gazetteer"]
 
@@ -27,6 +28,8 @@ class Gazetteer:
     """Place, county and state names of the US, normalised, with the states each occurs in."""
 
     def __init__(self, lines: Iterable[str], population_lines: Iterable[str] = ()) -> None:
+        # Half the 64,000 names recur (Springfield, Washington County): normalise each once, at start-up.
+        normalize = functools.cache(normalize_name)
         names: dict[str, str] = {}
         where: dict[str, set[str]] = {}
         for line in lines:
@@ -79,4 +82,12 @@ def gazetteer() -> Gazetteer:
     data = resources.files("monitor.jurisdiction").joinpath("data")
     places = gzip.decompress(data.joinpath(_DATA).read_bytes()).decode("utf-8").splitlines()
     people = gzip.decompress(data.joinpath(_POPULATION).read_bytes()).decode("utf-8").splitlines()
-    return Gazetteer(places, people)
+    # Building makes ~100,000 sets and tuples that hold only strings (no reference cycles): with the cyclic
+    # collector on, its 190 passes over them cost a third of the load (0.09 of 0.24 CPU seconds).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return Gazetteer(places, people)
+    finally:
+        if collecting:
+            gc.enable()

@@ -113,18 +113,8 @@ class IsolatedSession(Detector[IsolatedSessionState]):
         key = obs.user_key or ""
         when = obs.occurred_at
         if state is None:
-            assert obs.user_hash is not None
-            state = IsolatedSessionState(
-                owner_id=obs.owner_id,
-                owner_agency=obs.owner_agency,
-                owner_state=obs.owner_state,
-                requester=obs.requester_agency,
-                jurisdiction=obs.jurisdiction,
-                user_hash=obs.user_hash,
-                hours=[0] * 24,
-                days=[],
-                counts=[],
-            )
+            notes.user_searches = 1
+            return _first_search(obs), []
         alerts = []
         gap = _hours(settings.isolated_session.gap_hours)
         if state.session_last is not None and when - state.session_last >= gap:
@@ -250,6 +240,33 @@ class IsolatedSession(Detector[IsolatedSessionState]):
         state.session_events = []
         state.session_first_key = ""
         return alert
+
+
+def _first_search(obs: Observation) -> IsolatedSessionState:
+    """A user's state after their first search, built in one go (most keys are new: the common case).
+
+    It is what `step` makes of an empty state: a session of one search that follows no inactivity, judged
+    against no usual hours yet, and one search on the day in the per-day buckets."""
+    assert obs.user_hash is not None
+    when = obs.occurred_at
+    hours = [0] * 24
+    hours[when.hour] = 1
+    return IsolatedSessionState(
+        owner_id=obs.owner_id,
+        owner_agency=obs.owner_agency,
+        owner_state=obs.owner_state,
+        requester=obs.requester_agency,
+        jurisdiction=obs.jurisdiction,
+        user_hash=obs.user_hash,
+        hours=hours,
+        days=[when.toordinal()],
+        counts=[1],
+        session_start=when,
+        session_last=when,
+        session_count=1,
+        session_first_key=obs.event_key,
+        session_events=[obs.event_id],
+    )
 
 
 def _owner(state: IsolatedSessionState) -> AlertOwner:
