@@ -1,6 +1,6 @@
 """State bytes per tracked plate for `misuse.repeat_target` (issue 9, item 6).
 
-    .venv/bin/python bench/pattern_state.py [--plates 100000] [--searches 1,3]
+    .venv/bin/python bench/repeat_target_state.py [--plates 100000] [--searches 1,3]
 
 Feeds one user's searches of N distinct plates through the real detectors with a `BytesStore` (the bytes a
 Faust table and its changelog hold per key) and prints, per key of the repeat-target table: the encoded

@@ -1,6 +1,6 @@
 """Pattern state for many distinct plates: memory held and changelog bytes, through the live store path.
 
-    .venv/bin/python bench/patterns_state.py [--plates 1000000] [--batch 1000]
+    .venv/bin/python bench/live_pattern_state.py [--plates 1000000] [--batch 1000]
 
 Feeds `--plates` searches, each of a different plate (users and agencies repeat, as in real audits:
 every search starts one repeat-target row), through `streams.patterns.LivePatterns` exactly as the worker
