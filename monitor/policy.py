@@ -7,8 +7,6 @@ its bytes, stamped on every alert, so an alert can always be traced to the exact
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -18,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from monitor._yaml import YAMLError, safe_load
 from monitor.jurisdiction import AgencyClass, state_code
+from monitor.small_files import UnreadableFile, read_small_file
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -295,15 +294,9 @@ def read_policy_file(path: Path) -> bytes:
     would wait forever on the event loop) or a file grown to gigabytes is refused with a clear error.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise PolicyError(f"{path}: the policy path is not a regular file")
-            data = handle.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
+        data = read_small_file(path, MAX_POLICY_BYTES)
+    except UnreadableFile as exc:
+        raise PolicyError(f"{path}: the policy file {exc}") from None
     return data
 
 

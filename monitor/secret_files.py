@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from monitor.small_files import UnreadableFile, read_small_file
 
 __all__ = ["SecretFileError", "SecretFilesSource", "secret_env_names"]
 
@@ -50,12 +51,9 @@ reading it whole would exhaust memory before the error could be said."""
 
 def _read_secret(variable: str, path: str) -> str:
     try:
-        with Path(path).open("rb") as handle:
-            data = handle.read(MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise SecretFileError(f"{variable}_FILE: cannot read {path}: {exc.strerror or type(exc).__name__}") from None
-    if len(data) > MAX_SECRET_BYTES:
-        raise SecretFileError(f"{variable}_FILE: {path} is larger than {MAX_SECRET_BYTES} bytes")
+        data = read_small_file(path, MAX_SECRET_BYTES)  # a FIFO in a secret's place no longer hangs start-up
+    except UnreadableFile as exc:
+        raise SecretFileError(f"{variable}_FILE: {path} {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -316,7 +316,7 @@ class TestEndpointConfig:
     def test_unreadable_file_is_named(self, tmp_path: Path) -> None:
         """A missing file or broken YAML is reported with the file's path."""
         missing = tmp_path / "nope.yaml"
-        with pytest.raises(NotifyConfigError, match=r"nope\.yaml: cannot read"):
+        with pytest.raises(NotifyConfigError, match=r"nope\.yaml: the endpoints file cannot be read"):
             load_endpoints(missing)
         broken = tmp_path / "broken.yaml"
         broken.write_text("endpoints: [\n")

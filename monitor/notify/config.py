@@ -7,9 +7,7 @@ by the environment variable that holds it (`routing_key_env`, `url_env`, `bearer
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from monitor._yaml import YAMLError, safe_load
 from monitor.alerts import KINDS, SEVERITIES, Alert, Severity
+from monitor.small_files import UnreadableFile, read_small_file
 
 __all__ = [
     "PAGERDUTY_EVENTS_URL",
@@ -177,15 +176,9 @@ def load_endpoints(path: Path) -> list[Endpoint]:
     /dev/zero would exhaust memory before any error.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise NotifyConfigError(f"{path}: the endpoints file is not a regular file")
-            data = handle.read(MAX_ENDPOINTS_FILE_BYTES + 1)
-    except OSError as exc:
-        raise NotifyConfigError(f"{path}: cannot read the endpoints file: {exc.strerror or exc}") from None
-    if len(data) > MAX_ENDPOINTS_FILE_BYTES:
-        raise NotifyConfigError(f"{path}: the endpoints file is larger than {MAX_ENDPOINTS_FILE_BYTES} bytes")
+        data = read_small_file(path, MAX_ENDPOINTS_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise NotifyConfigError(f"{path}: the endpoints file {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
