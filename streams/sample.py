@@ -45,6 +45,26 @@ class SampleMessage:
     expect: tuple[str, ...]
 
 
+def _group_approval(event_id: str, at: datetime, requester: Requester) -> AccessEvent:
+    """Long Beach's contract admin approving 312 pending requests in one click, with no command review."""
+    return AccessEvent(
+        event_id=event_id,
+        event_type="sharing_change",
+        occurred_at=at,
+        owner=LONG_BEACH,
+        requester=requester,
+        sharing=Sharing(
+            action="approve_request",
+            direction="outbound",
+            actor="contract-admin-3",
+            approval_mode="group",
+            batch_size=312,
+            command_review=False,
+        ),
+        source=Source(vendor="flock", log="sharing_audit"),
+    )
+
+
 def _search(
     event_id: str,
     at: datetime,
@@ -104,21 +124,10 @@ def sample_messages(now: datetime) -> list[SampleMessage]:
     # The patterns first: each owner's events go in event-time order, as a live feed would send them.
     long_beach = [
         msg(
-            AccessEvent(
-                event_id=f"{LONG_BEACH_STORY}sharing-0107",
-                event_type="sharing_change",
-                occurred_at=days_ago(4, 10),
-                owner=LONG_BEACH,
-                requester=Requester(agency="Immigration and Customs Enforcement"),
-                sharing=Sharing(
-                    action="approve_request",
-                    direction="outbound",
-                    actor="contract-admin-3",
-                    approval_mode="group",
-                    batch_size=312,
-                    command_review=False,
-                ),
-                source=Source(vendor="flock", log="sharing_audit"),
+            _group_approval(
+                f"{LONG_BEACH_STORY}sharing-0107",
+                days_ago(4, 10),
+                Requester(agency="Immigration and Customs Enforcement"),
             ),
             "Long Beach's group approval lets ICE in (standing access, day 1)",
             "sharing.group_approval",
@@ -219,22 +228,7 @@ def sample_messages(now: datetime) -> list[SampleMessage]:
             ("dlq",),
         ),
         msg(
-            AccessEvent(
-                event_id="lb-2020-sharing-0042",
-                event_type="sharing_change",
-                occurred_at=at(110),
-                owner=LONG_BEACH,
-                requester=Requester(agency="Torrance CA PD", state="CA"),
-                sharing=Sharing(
-                    action="approve_request",
-                    direction="outbound",
-                    actor="contract-admin-3",
-                    approval_mode="group",
-                    batch_size=312,
-                    command_review=False,
-                ),
-                source=Source(vendor="flock", log="sharing_audit"),
-            ),
+            _group_approval("lb-2020-sharing-0042", at(110), Requester(agency="Torrance CA PD", state="CA")),
             "Long Beach approves 312 access requests in one group action",
             "sharing.group_approval",
             "sharing.unreviewed",
